@@ -1,0 +1,4 @@
+//! Support for bypass's criterion benchmarks. The benchmark groups will live in `benches/`;
+//! this crate holds nothing yet.
+
+#![deny(missing_docs)]

@@ -1,0 +1,141 @@
+//! Interchangeable backends for the IRQ bypass registry contract of `bypass-registry`.
+//!
+//! Every backend implements [`bypass_registry::Registry`] and passes its conformance kit; they
+//! differ in what they lock and what each operation costs:
+//!
+//! | backend | module | design |
+//! |---|---|---|
+//! | `mutex-list` | [`mutex_list`] | the 2015 kernel: one global mutex, two lists, O(n) scans |
+//! | `mutex-map` | [`mutex_map`] | upstream since v6.17: one global mutex, two maps |
+//!
+//! [`Backend`] names them at run time, for command lines and reports; [`Backend::visit`]
+//! hands a generic function the concrete type, so hot loops stay statically dispatched.
+//!
+//! ```
+//! use bypass_registry::trace::{parse, render, replay, replay_model};
+//! use bypass_strategies::Backend;
+//!
+//! let ops = parse("register producer 1\nregister consumer 1\nunregister producer 1\n").unwrap();
+//! for backend in Backend::ALL {
+//!     let registry = backend.make();
+//!     assert_eq!(render(&replay(&*registry, &ops)), render(&replay_model(&ops)));
+//! }
+//! ```
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod global;
+pub mod mutex_list;
+pub mod mutex_map;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bypass_registry::Registry;
+
+pub use mutex_list::MutexList;
+pub use mutex_map::MutexMap;
+
+/// A backend, named as the command line and reports spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Backend {
+    /// `mutex-list`: [`MutexList`].
+    MutexList,
+    /// `mutex-map`: [`MutexMap`].
+    MutexMap,
+}
+
+/// A generic operation over backends: [`Backend::visit`] calls `visit` with the concrete type.
+pub trait Visitor {
+    /// What the visit returns.
+    type Output;
+    /// Runs with `R`, the backend's type.
+    fn visit<R: Registry + Default + 'static>(self) -> Self::Output;
+}
+
+impl Backend {
+    /// Every backend, from the kernel's designs to the scalable ones.
+    pub const ALL: &'static [Backend] = &[Backend::MutexList, Backend::MutexMap];
+
+    /// The name: `mutex-list`, `mutex-map`, ….
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::MutexList => "mutex-list",
+            Backend::MutexMap => "mutex-map",
+        }
+    }
+
+    /// One line on its design.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Backend::MutexList => {
+                "the 2015 kernel design: one global mutex, two lists, O(n) scans per operation"
+            }
+            Backend::MutexMap => {
+                "the upstream kernel design since v6.17: one global mutex, two maps keyed by token"
+            }
+        }
+    }
+
+    /// Whether every call is serialized behind one global lock, callbacks included.
+    pub const fn is_global_lock(self) -> bool {
+        matches!(self, Backend::MutexList | Backend::MutexMap)
+    }
+
+    /// Runs `visitor` with this backend's concrete type.
+    pub fn visit<V: Visitor>(self, visitor: V) -> V::Output {
+        match self {
+            Backend::MutexList => visitor.visit::<MutexList>(),
+            Backend::MutexMap => visitor.visit::<MutexMap>(),
+        }
+    }
+
+    /// A new, empty registry of this backend, behind `dyn` (for code off the hot path).
+    pub fn make(self) -> Arc<dyn Registry> {
+        struct Make;
+        impl Visitor for Make {
+            type Output = Arc<dyn Registry>;
+            fn visit<R: Registry + Default + 'static>(self) -> Arc<dyn Registry> {
+                Arc::new(R::default())
+            }
+        }
+        self.visit(Make)
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A backend name that is not one of [`Backend::ALL`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownBackend(pub String);
+
+impl fmt::Display for UnknownBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = Backend::ALL.iter().map(|b| b.name()).collect();
+        write!(
+            f,
+            "unknown backend `{}`; valid backends: {}",
+            self.0,
+            names.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownBackend {}
+
+impl FromStr for Backend {
+    type Err = UnknownBackend;
+    fn from_str(name: &str) -> Result<Backend, UnknownBackend> {
+        Backend::ALL
+            .iter()
+            .copied()
+            .find(|b| b.name() == name)
+            .ok_or_else(|| UnknownBackend(name.to_string()))
+    }
+}
