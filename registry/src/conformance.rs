@@ -18,6 +18,7 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -256,7 +257,22 @@ fn within<T: Send + 'static>(
     }
 }
 
-const WATCHDOG: Duration = Duration::from_secs(60);
+/// How long a watched case may go without finishing before it is declared deadlocked, in
+/// milliseconds. Generous by default: a loaded 2-core CI machine runs many tests at once.
+static WATCHDOG_MS: AtomicU64 = AtomicU64::new(60_000);
+
+/// Sets the watchdog limit for the cases that run under it (all whose backend could deadlock),
+/// for this whole process. Lower it in a suite that expects deadlocks, so they fail fast.
+pub fn set_watchdog(limit: Duration) {
+    WATCHDOG_MS.store(
+        limit.as_millis().try_into().unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+fn watchdog() -> Duration {
+    Duration::from_millis(WATCHDOG_MS.load(Ordering::Relaxed))
+}
 
 /// Checks one token's callback history from concurrent runs where no callback fails or
 /// panics: whole connect and disconnect sequences, never interleaved, alternating and starting
@@ -787,7 +803,7 @@ pub fn random_sequences_match_model(make: Factory<'_>) {
 /// unregistering both at once disconnects exactly once.
 pub fn racing_pair_connects_exactly_once(make: Factory<'_>) {
     let r = make();
-    within(WATCHDOG, "racing pair", move || {
+    within(watchdog(), "racing pair", move || {
         let log = EventLog::new();
         let barrier = Barrier::new(2);
         for round in 1..=300u64 {
@@ -831,7 +847,7 @@ pub fn racing_pair_connects_exactly_once(make: Factory<'_>) {
 /// every token's history is whole connect/disconnect sequences that alternate.
 pub fn register_races_unregister(make: Factory<'_>) {
     let r = make();
-    within(WATCHDOG, "register races unregister", move || {
+    within(watchdog(), "register races unregister", move || {
         let log = EventLog::new();
         let tokens = [1u64, 2, 3];
         thread::scope(|s| {
@@ -891,19 +907,28 @@ pub fn register_races_unregister(make: Factory<'_>) {
 /// side of its token registers and unregisters on another thread.
 pub fn no_callback_after_unregister_returns(make: Factory<'_>) {
     let r = make();
-    within(WATCHDOG, "no callback after unregister", move || {
+    within(watchdog(), "no callback after unregister", move || {
         let log = EventLog::new();
         let retired: Mutex<Vec<Arc<Probe>>> = Mutex::new(Vec::new());
+        let barrier = Barrier::new(2);
         thread::scope(|s| {
             for side in [Side::Producer, Side::Consumer] {
-                let (r, log, retired) = (&r, &log, &retired);
+                let (r, log, retired, barrier) = (&r, &log, &retired, &barrier);
                 s.spawn(move || {
-                    for _ in 0..3_000 {
+                    for round in 0..2_000 {
                         let p = probe(side, 1, log);
+                        // Half the rounds start together, so that the two sides meet and
+                        // race their unregisters; the others drift freely.
+                        if round % 2 == 0 {
+                            barrier.wait();
+                        }
                         let registered = match side {
                             Side::Producer => r.register_producer(token(1), p.clone()).is_ok(),
                             Side::Consumer => r.register_consumer(token(1), p.clone()).is_ok(),
                         };
+                        if round % 2 == 0 {
+                            barrier.wait();
+                        }
                         if registered {
                             match side {
                                 Side::Producer => drop(r.unregister_producer(token(1)).unwrap()),
@@ -916,6 +941,9 @@ pub fn no_callback_after_unregister_returns(make: Factory<'_>) {
                 });
             }
         });
+        // A backend that defers callbacks past the return would make them show up later:
+        // give them time to, before counting (this waits; it asserts no timing).
+        thread::sleep(Duration::from_millis(50));
         let late: usize = retired.lock().unwrap().iter().map(|p| p.late_calls()).sum();
         assert_eq!(
             late, 0,
@@ -939,13 +967,13 @@ pub fn no_callback_after_unregister_returns(make: Factory<'_>) {
 /// they return stays usable after it is unregistered.
 pub fn lookup_races_unregister(make: Factory<'_>) {
     let r = make();
-    within(WATCHDOG, "lookup races unregister", move || {
+    within(watchdog(), "lookup races unregister", move || {
         let log = EventLog::new();
         let done = std::sync::atomic::AtomicBool::new(false);
         thread::scope(|s| {
             let reader = s.spawn(|| {
                 let mut seen = 0u64;
-                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                while !done.load(Ordering::Relaxed) {
                     for id in 1..=4u64 {
                         if let Some(p) = r.producer(token(id)) {
                             let p = (p as Arc<dyn Any + Send + Sync>)
@@ -982,7 +1010,7 @@ pub fn lookup_races_unregister(make: Factory<'_>) {
                 r.unregister_producer(token(id)).unwrap();
                 r.unregister_consumer(token(id)).unwrap();
             }
-            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            done.store(true, Ordering::Relaxed);
             reader.join().expect("the reader saw a wrong participant");
         });
         assert_eq!(r.population(), Population::default());
@@ -993,7 +1021,7 @@ pub fn lookup_races_unregister(make: Factory<'_>) {
 /// operations, whatever the others do at the same time.
 pub fn distinct_tokens_in_parallel_match_model(make: Factory<'_>) {
     let r = make();
-    within(WATCHDOG, "distinct tokens in parallel", move || {
+    within(watchdog(), "distinct tokens in parallel", move || {
         thread::scope(|s| {
             for t in 0..4u64 {
                 let r = &r;
@@ -1023,7 +1051,7 @@ fn expect_panic(what: &str, f: impl FnOnce()) {
 /// registered, the panic reaches the caller, and the registry stays usable.
 pub fn panic_in_stop_fails_connect(make: Factory<'_>) {
     let r = make();
-    within(WATCHDOG, "panic in stop", move || {
+    within(watchdog(), "panic in stop", move || {
         let log = EventLog::new();
         r.register_consumer(token(1), probe(Side::Consumer, 1, &log))
             .unwrap();
@@ -1066,7 +1094,7 @@ pub fn panic_in_stop_fails_connect(make: Factory<'_>) {
 /// rolls back, both `start`s run, the consumer is not registered.
 pub fn panic_in_add_fails_connect_and_rolls_back(make: Factory<'_>) {
     let r = make();
-    within(WATCHDOG, "panic in add", move || {
+    within(watchdog(), "panic in add", move || {
         let log = EventLog::new();
         r.register_producer(token(2), probe(Side::Producer, 2, &log))
             .unwrap();
@@ -1103,7 +1131,7 @@ pub fn panic_in_add_fails_connect_and_rolls_back(make: Factory<'_>) {
 /// reaches the caller.
 pub fn panic_in_start_keeps_connection(make: Factory<'_>) {
     let r = make();
-    within(WATCHDOG, "panic in start", move || {
+    within(watchdog(), "panic in start", move || {
         let log = EventLog::new();
         r.register_producer(token(3), probe(Side::Producer, 3, &log))
             .unwrap();
@@ -1127,7 +1155,7 @@ pub fn panic_in_start_keeps_connection(make: Factory<'_>) {
 /// runs, the participant is removed, the panic reaches the caller, the token works afterwards.
 pub fn panic_in_disconnect_completes_unregister(make: Factory<'_>) {
     let r = make();
-    within(WATCHDOG, "panic in disconnect", move || {
+    within(watchdog(), "panic in disconnect", move || {
         let log = EventLog::new();
         let p = Arc::new(Probe::producer(4, &log).panicking_on(Callback::Del));
         r.register_producer(token(4), p.clone()).unwrap();
@@ -1207,7 +1235,7 @@ pub fn reentrant_call_for_same_token_is_refused(make: Factory<'_>) {
         );
     });
     let r2 = r.clone();
-    within(WATCHDOG, "re-entrant call, same token", move || {
+    within(watchdog(), "re-entrant call, same token", move || {
         let log = EventLog::new();
         r2.register_producer(token(1), probe(Side::Producer, 1, &log))
             .unwrap();
@@ -1260,7 +1288,7 @@ pub fn reentrant_call_for_other_token_never_deadlocks(make: Factory<'_>) {
         }
     });
     let r2 = r.clone();
-    within(WATCHDOG, "re-entrant call, other token", move || {
+    within(watchdog(), "re-entrant call, other token", move || {
         let log = EventLog::new();
         r2.register_producer(token(1), probe(Side::Producer, 1, &log))
             .unwrap();

@@ -163,6 +163,15 @@ impl Error for ParseError {}
 /// assert!(err.to_string().starts_with("line 2: expected `producer` or `consumer`"));
 /// ```
 pub fn parse(text: &str) -> Result<Vec<Op>, ParseError> {
+    Ok(parse_numbered(text)?
+        .into_iter()
+        .map(|(_, op)| op)
+        .collect())
+}
+
+/// Like [`parse`], keeping each operation's line number (from 1), so that a difference found
+/// when replaying can be reported against the input.
+pub fn parse_numbered(text: &str) -> Result<Vec<(usize, Op)>, ParseError> {
     let mut ops = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.split_once('#').map_or(raw, |(code, _)| code);
@@ -170,7 +179,7 @@ pub fn parse(text: &str) -> Result<Vec<Op>, ParseError> {
             line: index + 1,
             message,
         })? {
-            ops.push(op);
+            ops.push((index + 1, op));
         }
     }
     Ok(ops)
