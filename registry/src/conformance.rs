@@ -25,6 +25,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::error::{ErrorKind, RegisterError, UnregisterError};
+use crate::model::Behaviour;
 use crate::participant::{Callback, Event, Side};
 use crate::probe::{EventLog, Probe};
 use crate::registry::{Population, Registry};
@@ -345,6 +346,29 @@ fn random_op(rng: &mut SplitMix, tokens: &[u64]) -> Op {
         }
     } else {
         Op::Unregister { side, token }
+    }
+}
+
+/// Runs `ops` on `registry` and the model, each registering participant behaving as given
+/// (failing its add, panicking in a callback), failing at the first step where the callbacks or
+/// the outcome differ. Panics that reach the caller are caught and compared as outcomes.
+pub fn assert_faults_match_model(registry: &dyn Registry, ops: &[(Op, Behaviour)]) {
+    let log = EventLog::new();
+    let mut model = crate::model::Model::new();
+    for (i, &(op, behaviour)) in ops.iter().enumerate() {
+        let outcome = trace::apply_with(registry, &log, &op, behaviour);
+        let got = trace::Step {
+            op,
+            events: log.take(),
+            outcome,
+        };
+        let want = model.apply_with(&op, behaviour);
+        assert!(
+            got == want,
+            "{}: step {} ({behaviour:?}) differs from the model.\nbackend:\n{got}model:\n{want}",
+            registry.name(),
+            i + 1,
+        );
     }
 }
 

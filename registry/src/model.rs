@@ -9,14 +9,23 @@ use crate::participant::{Callback, Event, Side};
 use crate::registry::Population;
 use crate::trace::{Op, Outcome, Step};
 
-/// A registered participant, as the model sees it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Entrant {
-    fail_add: bool,
+/// How a participant behaves when called back: the faults the model knows.
+///
+/// Traces only express `fail_add`; the stress harness also injects panics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Behaviour {
+    /// Its `add_*` callback returns an error.
+    pub fail_add: bool,
+    /// This callback panics, every time it runs (after it is recorded, and before `fail_add`
+    /// is considered).
+    pub panic_on: Option<Callback>,
 }
 
+/// A registered participant, as the model sees it.
+type Entrant = Behaviour;
+
 /// Both sides of one token.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 struct Slot {
     producer: Option<Entrant>,
     consumer: Option<Entrant>,
@@ -78,12 +87,26 @@ impl Model {
     }
 
     /// Applies one operation: the callbacks the contract runs, in order, and the outcome.
+    /// A registering participant fails its add as the operation's `fail_add` says.
     pub fn apply(&mut self, op: &Op) -> Step {
-        let mut events = Vec::new();
-        let outcome = match self.run(op, &mut events) {
-            Ok(()) => Outcome::Ok,
-            Err(kind) => Outcome::Err(kind),
+        let behaviour = match *op {
+            Op::Register { fail_add, .. } => Behaviour {
+                fail_add,
+                panic_on: None,
+            },
+            Op::Unregister { .. } => Behaviour::default(),
         };
+        self.apply_with(op, behaviour)
+    }
+
+    /// Like [`Model::apply`], with the registering participant behaving as `behaviour` (which
+    /// overrides the operation's `fail_add`). A callback's panic makes the outcome
+    /// [`Outcome::Panicked`], with the state changed as [`crate::protocol`] specifies: a panic
+    /// in `stop` or `add_*` fails the connect, one in `start` leaves it connected, one in a
+    /// disconnect callback still completes the unregister.
+    pub fn apply_with(&mut self, op: &Op, behaviour: Behaviour) -> Step {
+        let mut events = Vec::new();
+        let outcome = self.run(op, behaviour, &mut events);
         Step {
             op: *op,
             events,
@@ -91,23 +114,34 @@ impl Model {
         }
     }
 
-    fn run(&mut self, op: &Op, events: &mut Vec<Event>) -> Result<(), ErrorKind> {
+    /// The state of `token`: the behaviours of its registered producer and consumer.
+    pub fn slot(&self, token: u64) -> (Option<Behaviour>, Option<Behaviour>) {
+        self.slots
+            .get(&token)
+            .map_or((None, None), |s| (s.producer, s.consumer))
+    }
+
+    fn run(&mut self, op: &Op, new: Behaviour, events: &mut Vec<Event>) -> Outcome {
         let token = op.token();
         if token == 0 {
-            return Err(ErrorKind::InvalidToken);
+            return Outcome::Err(ErrorKind::InvalidToken);
         }
         let side = op.side();
         let slot = self.slots.entry(token).or_default();
-        let mut emit = |side, callback| {
+        let mut panicked = false;
+        // Records a callback of `who` and whether it panicked.
+        let mut call = |side: Side, who: Behaviour, callback: Callback| {
             events.push(Event {
                 side,
                 token,
                 callback,
-            })
+            });
+            let panics = who.panic_on == Some(callback);
+            panicked |= panics;
+            panics
         };
         let result = match *op {
-            Op::Register { fail_add, .. } => {
-                let new = Entrant { fail_add };
+            Op::Register { .. } => {
                 if slot.side_mut(side).is_some() {
                     Err(ErrorKind::Duplicate)
                 } else if let Some(other) = *slot.side_mut(side.other()) {
@@ -115,19 +149,24 @@ impl Model {
                         Side::Producer => (new, other),
                         Side::Consumer => (other, new),
                     };
-                    // connect(p, c): stops, adds with rollback, starts always.
-                    emit(Side::Producer, Callback::Stop);
-                    emit(Side::Consumer, Callback::Stop);
-                    emit(Side::Producer, Callback::Add);
-                    let connected = !p.fail_add && {
-                        emit(Side::Consumer, Callback::Add);
-                        if c.fail_add {
-                            emit(Side::Producer, Callback::Del);
+                    // connect(p, c): both stops; the adds only if no stop panicked, with the
+                    // rollback if the consumer refuses; both starts always.
+                    let mut failed = call(Side::Producer, p, Callback::Stop);
+                    failed |= call(Side::Consumer, c, Callback::Stop);
+                    let mut connected = false;
+                    if !failed {
+                        let p_ok = !call(Side::Producer, p, Callback::Add) && !p.fail_add;
+                        if p_ok {
+                            let c_ok = !call(Side::Consumer, c, Callback::Add) && !c.fail_add;
+                            if c_ok {
+                                connected = true;
+                            } else {
+                                call(Side::Producer, p, Callback::Del);
+                            }
                         }
-                        !c.fail_add
-                    };
-                    emit(Side::Consumer, Callback::Start);
-                    emit(Side::Producer, Callback::Start);
+                    }
+                    call(Side::Consumer, c, Callback::Start);
+                    call(Side::Producer, p, Callback::Start);
                     if connected {
                         *slot.side_mut(side) = Some(new);
                         Ok(())
@@ -139,27 +178,34 @@ impl Model {
                     Ok(())
                 }
             }
-            Op::Unregister { .. } => {
-                if slot.side_mut(side).is_none() {
-                    Err(ErrorKind::NotRegistered)
-                } else {
-                    if slot.side_mut(side.other()).is_some() {
-                        // disconnect(p, c)
-                        emit(Side::Producer, Callback::Stop);
-                        emit(Side::Consumer, Callback::Stop);
-                        emit(Side::Consumer, Callback::Del);
-                        emit(Side::Producer, Callback::Del);
-                        emit(Side::Consumer, Callback::Start);
-                        emit(Side::Producer, Callback::Start);
+            Op::Unregister { .. } => match *slot.side_mut(side) {
+                None => Err(ErrorKind::NotRegistered),
+                Some(me) => {
+                    if let Some(other) = *slot.side_mut(side.other()) {
+                        let (p, c) = match side {
+                            Side::Producer => (me, other),
+                            Side::Consumer => (other, me),
+                        };
+                        // disconnect(p, c): every callback runs, whatever panics.
+                        call(Side::Producer, p, Callback::Stop);
+                        call(Side::Consumer, c, Callback::Stop);
+                        call(Side::Consumer, c, Callback::Del);
+                        call(Side::Producer, p, Callback::Del);
+                        call(Side::Consumer, c, Callback::Start);
+                        call(Side::Producer, p, Callback::Start);
                     }
                     *slot.side_mut(side) = None;
                     Ok(())
                 }
-            }
+            },
         };
         if *slot == Slot::default() {
             self.slots.remove(&token);
         }
-        result
+        match result {
+            _ if panicked => Outcome::Panicked,
+            Ok(()) => Outcome::Ok,
+            Err(kind) => Outcome::Err(kind),
+        }
     }
 }

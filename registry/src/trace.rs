@@ -31,10 +31,11 @@
 
 use std::error::Error;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crate::error::ErrorKind;
-use crate::model::Model;
+use crate::model::{Behaviour, Model};
 use crate::participant::{Event, Side};
 use crate::probe::{EventLog, Probe};
 use crate::registry::Registry;
@@ -103,6 +104,9 @@ pub enum Outcome {
     Ok,
     /// The call returned an error of this kind.
     Err(ErrorKind),
+    /// A callback panicked and the panic reached the caller (`panic`). Traces cannot ask for
+    /// panics; the stress harness injects them.
+    Panicked,
 }
 
 impl fmt::Display for Outcome {
@@ -110,6 +114,7 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::Ok => f.write_str("ok"),
             Outcome::Err(kind) => write!(f, "err {kind}"),
+            Outcome::Panicked => f.write_str("panic"),
         }
     }
 }
@@ -264,17 +269,38 @@ pub fn replay<R: Registry + ?Sized>(registry: &R, ops: &[Op]) -> Vec<Step> {
 
 /// Runs one operation on `registry`, its probes logging into `log`.
 pub fn apply<R: Registry + ?Sized>(registry: &R, log: &Arc<EventLog>, op: &Op) -> Outcome {
+    let behaviour = match *op {
+        Op::Register { fail_add, .. } => Behaviour {
+            fail_add,
+            panic_on: None,
+        },
+        Op::Unregister { .. } => Behaviour::default(),
+    };
+    apply_with(registry, log, op, behaviour)
+}
+
+/// Like [`apply`], the registering probe behaving as `behaviour` (which overrides the
+/// operation's `fail_add`). A panic that reaches the caller is caught and reported as
+/// [`Outcome::Panicked`].
+pub fn apply_with<R: Registry + ?Sized>(
+    registry: &R,
+    log: &Arc<EventLog>,
+    op: &Op,
+    behaviour: Behaviour,
+) -> Outcome {
     let token = match Token::new(op.token()) {
         Ok(token) => token,
         Err(e) => return Outcome::Err(e.kind()),
     };
-    let result = match *op {
+    let call = || match *op {
         Op::Register {
-            side,
-            token: id,
-            fail_add,
+            side, token: id, ..
         } => {
-            let probe = Arc::new(Probe::new(side, id, log).fail_add(fail_add));
+            let mut probe = Probe::new(side, id, log).fail_add(behaviour.fail_add);
+            if let Some(callback) = behaviour.panic_on {
+                probe = probe.panicking_on(callback);
+            }
+            let probe = Arc::new(probe);
             match side {
                 Side::Producer => registry
                     .register_producer(token, probe)
@@ -290,9 +316,10 @@ pub fn apply<R: Registry + ?Sized>(registry: &R, log: &Arc<EventLog>, op: &Op) -
         }
         .map_err(|e| e.kind()),
     };
-    match result {
-        Ok(()) => Outcome::Ok,
-        Err(kind) => Outcome::Err(kind),
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(())) => Outcome::Ok,
+        Ok(Err(kind)) => Outcome::Err(kind),
+        Err(_) => Outcome::Panicked,
     }
 }
 

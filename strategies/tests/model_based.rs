@@ -2,9 +2,10 @@
 //! participants and the zero token) against every backend and the sequential model, comparing
 //! the outcome and the callback trace after every step.
 
-use bypass_registry::Side;
-use bypass_registry::conformance::assert_matches_model;
+use bypass_registry::conformance::{assert_faults_match_model, assert_matches_model};
+use bypass_registry::model::Behaviour;
 use bypass_registry::trace::Op;
+use bypass_registry::{Callback, Side};
 use bypass_strategies::Backend;
 use proptest::prelude::*;
 
@@ -26,6 +27,21 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Mostly well-behaved participants; some fail their add, some panic in one callback.
+fn behaviour() -> impl Strategy<Value = Behaviour> {
+    let callback = prop_oneof![
+        Just(Callback::Stop),
+        Just(Callback::Add),
+        Just(Callback::Del),
+        Just(Callback::Start),
+    ];
+    (
+        proptest::bool::weighted(0.2),
+        proptest::option::weighted(0.15, callback),
+    )
+        .prop_map(|(fail_add, panic_on)| Behaviour { fail_add, panic_on })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -34,6 +50,15 @@ proptest! {
         for backend in Backend::ALL {
             // Panics with the first differing step, which proptest then shrinks.
             assert_matches_model(&*backend.make(), &ops);
+        }
+    }
+
+    #[test]
+    fn every_backend_follows_the_model_under_faults(
+        ops in proptest::collection::vec((op(), behaviour()), 1..80)
+    ) {
+        for backend in Backend::ALL {
+            assert_faults_match_model(&*backend.make(), &ops);
         }
     }
 }
