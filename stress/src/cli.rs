@@ -1,18 +1,19 @@
 //! The command line.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bypass_strategies::Backend;
+use bypass_stress::scenario::Scenario;
 use clap::{Args, Parser, Subcommand};
-
-use crate::scenario::SCENARIOS;
 
 /// IRQ bypass registry backends: replay traces against them, stress and compare them.
 ///
 /// Backends implement the contract of PROTOCOL.md (register/unregister of producers and
 /// consumers under a shared token, with the stop → add → start callback protocol).
+/// `bypass list` names them and the stress scenarios.
 #[derive(Debug, Parser)]
-#[command(name = "bypass", version, about, long_about = None)]
+#[command(name = "bypass", version, about, long_about)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -34,6 +35,20 @@ pub(crate) enum Command {
     /// backend differs, naming the first trace line where it does. Exit status 2: the trace
     /// is malformed (nothing runs), the file cannot be read, or the backend is unknown.
     Replay(ReplayArgs),
+    /// Stress one backend with one scenario, check every guarantee, and report the figures.
+    ///
+    /// Every operation and callback is recorded; after the run the checker verifies the
+    /// callback protocol, per-token exclusion, exactly one connect per pairing, no call after
+    /// unregister returned, nothing leaked, and linearizability against the sequential model.
+    /// Exit status 1 if any guarantee was broken (the violations, the seed and a replayable
+    /// trace are printed); 2 for bad arguments.
+    Run(RunArgs),
+    /// Every backend over every scenario at a reduced size, with faults injected, within a
+    /// time budget; exit status 1 on any violation. This is what CI runs.
+    Ci(CiArgs),
+    /// The main job: every backend over the scenario suite, results written to
+    /// `DIR/results.json`, the headline table printed.
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +74,86 @@ fn parse_backend_choice(name: &str) -> Result<BackendChoice, String> {
         .map_err(|e| format!("{e}, or all"))
 }
 
+fn parse_backend(name: &str) -> Result<Backend, String> {
+    name.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_scenario(name: &str) -> Result<Scenario, String> {
+    name.parse().map_err(|e| format!("{e}"))
+}
+
+/// A share in `0..=1`.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("{rate} is outside 0..1"))
+    }
+}
+
+/// A positive, finite factor.
+fn parse_scale(text: &str) -> Result<f64, String> {
+    let scale: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if scale.is_finite() && scale > 0.0 && scale <= 100.0 {
+        Ok(scale)
+    } else {
+        Err(format!("{text} is not a scale in (0, 100]"))
+    }
+}
+
+/// At least one thread, and no more than the harness will try to start.
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a thread count"))?;
+    match n {
+        0 => Err("a run needs at least one thread".into()),
+        n if n > MAX_THREADS => Err(format!(
+            "{n} threads is more than {MAX_THREADS}, the most a run may start"
+        )),
+        n => Ok(n),
+    }
+}
+
+/// 1,024 threads is the largest workload of PROTOCOL.md; 16 times that still fits the
+/// default limits of a Linux host, with the harness's 256 KiB stacks.
+pub(crate) const MAX_THREADS: usize = 16_384;
+
+/// A duration such as `1us`, `250ns`, `2ms`, `1.5s` or `0`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("`{text}` has no unit: use ns, us, ms or s (e.g. 1us)"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 1us, 250ns, 2ms or 1.5s"))?;
+    let nanos = match unit {
+        "ns" => value,
+        "us" | "µs" => value * 1e3,
+        "ms" => value * 1e6,
+        "s" => value * 1e9,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{text}`: use ns, us, ms or s"
+            ));
+        }
+    };
+    if !nanos.is_finite() || nanos > 3.6e12 {
+        return Err(format!("`{text}` is longer than an hour"));
+    }
+    Ok(Duration::from_nanos(nanos as u64))
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ReplayArgs {
     /// The backend to run (`bypass list --backends`), or `all` to run every backend and
@@ -68,6 +163,68 @@ pub(crate) struct ReplayArgs {
     /// The trace file; `-` or nothing reads standard input.
     #[arg(value_name = "FILE")]
     pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The backend (`bypass list --backends`).
+    #[arg(long, value_parser = parse_backend)]
+    pub(crate) backend: Backend,
+    /// The scenario (`bypass list`).
+    #[arg(long, value_parser = parse_scenario)]
+    pub(crate) scenario: Scenario,
+    /// OS threads; by default one per actor the scenario models (VM, vCPU, device).
+    #[arg(long, value_parser = parse_threads)]
+    pub(crate) threads: Option<usize>,
+    /// The seed of the scenario's plan; random when absent, and always printed.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Grow or shrink the scenario's sizes (1 is PROTOCOL.md's).
+    #[arg(long, default_value = "1", value_parser = parse_scale)]
+    pub(crate) scale: f64,
+    /// Each stop/start/add/del callback busy-waits this long (e.g. `1us`), as an
+    /// interrupt-remapping update would.
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    pub(crate) callback_cost: Duration,
+    /// Share of participants whose add callback returns an error, in 0..1.
+    #[arg(long, default_value = "0", value_parser = parse_rate)]
+    pub(crate) fail_rate: f64,
+    /// Share of participants that panic in one of their callbacks, in 0..1.
+    #[arg(long, default_value = "0", value_parser = parse_rate)]
+    pub(crate) panic_rate: f64,
+    /// Stop starting new operations after this long (e.g. `30s`); the run is reported as
+    /// capped.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) time_cap: Option<Duration>,
+    /// Also write the result as one JSON object to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CiArgs {
+    /// Seconds the whole suite may take; runs that would overrun are capped.
+    #[arg(long, default_value = "300")]
+    pub(crate) budget: u64,
+    /// The seed of every plan; random when absent, and always printed.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompareArgs {
+    /// The quick suite: smaller sizes, under 5 minutes on 2 cores.
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Runs of each backend and scenario, for medians and spreads.
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) repeat: u32,
+    /// Where to write results.json.
+    #[arg(long, default_value = "bypass-results", value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// The seed of the first repeat (each repeat adds 1); random when absent.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
 }
 
 pub(crate) fn list(args: &ListArgs) {
@@ -80,15 +237,45 @@ pub(crate) fn list(args: &ListArgs) {
     let width = Backend::ALL
         .iter()
         .map(|b| b.name().len())
-        .chain(SCENARIOS.iter().map(|s| s.name.len()))
+        .chain(Scenario::ALL.iter().map(|s| s.name().len()))
         .max()
         .unwrap_or(0);
     println!("backends:");
     for backend in Backend::ALL {
         println!("  {:width$}  {}", backend.name(), backend.description());
     }
-    println!("scenarios (PROTOCOL.md's workloads):");
-    for scenario in SCENARIOS {
-        println!("  {:width$}  {}", scenario.name, scenario.description);
+    println!("scenarios (the workloads of PROTOCOL.md, at --scale 1):");
+    for scenario in Scenario::ALL {
+        println!("  {:width$}  {}", scenario.name(), scenario.description());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1us"), Ok(Duration::from_micros(1)));
+        assert_eq!(parse_duration("250ns"), Ok(Duration::from_nanos(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("x1us").is_err());
+        assert!(parse_duration("99999s").is_err());
+    }
+
+    #[test]
+    fn rates_scales_threads() {
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        assert!(parse_rate("1.5").unwrap_err().contains("outside 0..1"));
+        assert!(parse_rate("-0.1").is_err());
+        assert!(parse_rate("NaN").is_err());
+        assert!(parse_scale("0").is_err());
+        assert!(parse_scale("inf").is_err());
+        assert!(parse_threads("0").unwrap_err().contains("at least one"));
+        assert!(parse_threads("100000000").is_err());
+        assert_eq!(parse_threads("1024"), Ok(1024));
     }
 }

@@ -1,0 +1,465 @@
+//! The checker: every guarantee of PROTOCOL.md, verified on a run's recorded history.
+//!
+//! Tokens are independent, so each token's history is checked on its own, in parallel
+//! (rayon). For a token it verifies that:
+//! - every callback ran during a registry call on that token (none after a call returned, none
+//!   from nowhere);
+//! - the callbacks of one call are contiguous: no other call's callbacks interleave with them
+//!   (per-token exclusion, a connect never interleaved with a disconnect);
+//! - the history is **linearizable**: some order of its calls that respects real time (a
+//!   call that returned before another started comes first) makes the sequential model give
+//!   every call's recorded outcome and exact callbacks. With the callbacks compared, this
+//!   also proves exactly one connect per pairing and the rollback and always-run `start`s.
+//!
+//! The search is Wing and Gong's, with the memoization of Lowe: states already explored
+//! (calls linearized, model state) are not explored again.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use bypass_registry::model::{Behaviour, Model};
+use bypass_registry::trace::Op;
+use bypass_registry::{Callback, Side};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::participant::{Recorded, TokenLog};
+use crate::runner::{Observed, OpKind, OpRecord};
+
+/// A broken guarantee.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Violation {
+    /// Which guarantee: `linearizability`, `exclusion`, `stray-callback`, `call-after-return`,
+    /// `leak`, `handed-back`, `quiet-state`, `lookup`, `not-empty`.
+    pub kind: &'static str,
+    /// The token, if the violation is about one.
+    pub token: Option<u64>,
+    /// What was seen.
+    pub message: String,
+    /// The token's calls as a replay trace, in the order they started, where one can be made.
+    pub trace: Option<String>,
+}
+
+impl Violation {
+    pub(crate) fn new(kind: &'static str, token: Option<u64>, message: String) -> Violation {
+        Violation {
+            kind,
+            token,
+            message,
+            trace: None,
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.token {
+            Some(t) => write!(f, "{} (token {t}): {}", self.kind, self.message)?,
+            None => write!(f, "{}: {}", self.kind, self.message)?,
+        }
+        if let Some(trace) = &self.trace {
+            write!(
+                f,
+                "\n  a trace of the token's calls (replay it with `bypass replay`):"
+            )?;
+            for line in trace.lines() {
+                write!(f, "\n    {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks every token's history; `logs[t]` holds token `t`'s callbacks.
+pub(crate) fn check(ops: &[OpRecord], logs: &[std::sync::Arc<TokenLog>]) -> Vec<Violation> {
+    let mut by_token: HashMap<u64, Vec<OpRecord>> = HashMap::new();
+    for op in ops {
+        by_token.entry(op.token).or_default().push(*op);
+    }
+    let mut tokens: Vec<(u64, Vec<OpRecord>, Vec<Recorded>)> = logs
+        .iter()
+        .enumerate()
+        .map(|(t, log)| {
+            let t = t as u64;
+            (t, by_token.remove(&t).unwrap_or_default(), log.take())
+        })
+        .filter(|(_, ops, events)| !ops.is_empty() || !events.is_empty())
+        .collect();
+    // Deep histories recurse deeply: a pool with big stacks.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .stack_size(256 << 20)
+        .build()
+        .expect("a checker thread pool");
+    let mut violations: Vec<Violation> = pool.install(|| {
+        tokens
+            .par_iter_mut()
+            .filter_map(|(t, ops, events)| check_token(*t, ops, events).err())
+            .collect()
+    });
+    violations.sort_by_key(|v| v.token);
+    violations
+}
+
+/// Checks one token's calls and callbacks.
+pub(crate) fn check_token(
+    token: u64,
+    ops: &mut [OpRecord],
+    events: &[Recorded],
+) -> Result<(), Violation> {
+    ops.sort_by_key(|op| (op.invoke, op.response));
+    let fail = |kind, message: String| {
+        let mut v = Violation::new(kind, Some(token), message);
+        v.trace = Some(replay_trace(ops));
+        v
+    };
+    let index: HashMap<u64, usize> = ops.iter().enumerate().map(|(i, op)| (op.id, i)).collect();
+    let mut per_op: Vec<Vec<(Side, Callback)>> = vec![Vec::new(); ops.len()];
+    let mut closed: HashSet<u64> = HashSet::new();
+    let mut current: Option<u64> = None;
+    for (n, event) in events.iter().enumerate() {
+        let Some(&i) = index.get(&event.op) else {
+            return Err(fail(
+                "stray-callback",
+                format!(
+                    "callback {n} (`{} {token} {}`) ran outside every registry call on this token",
+                    event.side,
+                    event.callback.name(event.side)
+                ),
+            ));
+        };
+        if current != Some(event.op) {
+            if closed.contains(&event.op) {
+                return Err(fail(
+                    "exclusion",
+                    format!(
+                        "the callbacks of two calls interleave: callback {n} (`{} {token} {}`) resumes a call whose sequence another call's callbacks had interrupted",
+                        event.side,
+                        event.callback.name(event.side)
+                    ),
+                ));
+            }
+            if let Some(previous) = current {
+                closed.insert(previous);
+            }
+            current = Some(event.op);
+        }
+        per_op[i].push((event.side, event.callback));
+    }
+    Linearizer::new(token, ops, &per_op)
+        .run()
+        .map_err(|message| fail("linearizability", message))
+}
+
+/// The token's calls in the order they started, as a replay trace (reads and panics, which
+/// traces cannot express, as comments).
+fn replay_trace(ops: &[OpRecord]) -> String {
+    let mut out = String::new();
+    for op in ops {
+        let line = match op.kind {
+            OpKind::Register(side) => {
+                let mut line = Op::Register {
+                    side,
+                    token: op.token,
+                    fail_add: op.behaviour.fail_add,
+                }
+                .to_string();
+                if let Some(cb) = op.behaviour.panic_on {
+                    line.push_str(&format!("  # panics in {}", cb.name(side)));
+                }
+                line
+            }
+            OpKind::Unregister(side) => Op::Unregister {
+                side,
+                token: op.token,
+            }
+            .to_string(),
+            OpKind::IsPaired | OpKind::Has(_) => continue,
+        };
+        let outcome = match op.observed {
+            Observed::Outcome(o) => o.to_string(),
+            Observed::Bool(b) => b.to_string(),
+        };
+        out.push_str(&format!("{line:<40} # returned {outcome}\n"));
+    }
+    out
+}
+
+type SlotState = (Option<Behaviour>, Option<Behaviour>);
+
+struct Linearizer<'a> {
+    token: u64,
+    ops: &'a [OpRecord],
+    events: &'a [Vec<(Side, Callback)>],
+    done: Vec<bool>,
+    seen: HashSet<(usize, Vec<usize>, SlotState)>,
+    /// The most calls linearized in any branch, and why the next could not be.
+    deepest: (usize, String),
+}
+
+impl<'a> Linearizer<'a> {
+    fn new(token: u64, ops: &'a [OpRecord], events: &'a [Vec<(Side, Callback)>]) -> Self {
+        Linearizer {
+            token,
+            ops,
+            events,
+            done: vec![false; ops.len()],
+            seen: HashSet::new(),
+            deepest: (0, String::new()),
+        }
+    }
+
+    fn run(mut self) -> Result<(), String> {
+        if self.search(0, 0, Model::new()) {
+            Ok(())
+        } else {
+            let (depth, why) = self.deepest;
+            Err(format!(
+                "no order of its {} calls that respects real time explains what they returned and the callbacks they ran; at best {depth} calls fit, then: {why}",
+                self.ops.len()
+            ))
+        }
+    }
+
+    /// Whether op `i` applied to `model` gives what was recorded; on success, the new model.
+    fn step(&self, model: &Model, i: usize) -> Result<Model, String> {
+        let op = &self.ops[i];
+        let t = self.token;
+        let (producer, consumer) = model.slot(t);
+        let observed = |what: &str, got: bool, want: bool| {
+            if got == want {
+                Ok(model.clone())
+            } else {
+                Err(format!("{what} returned {got}, but the state says {want}"))
+            }
+        };
+        let trace_op = match op.kind {
+            OpKind::IsPaired => {
+                let Observed::Bool(b) = op.observed else {
+                    unreachable!()
+                };
+                return observed(
+                    &format!("is_paired({t})"),
+                    b,
+                    producer.is_some() && consumer.is_some(),
+                );
+            }
+            OpKind::Has(side) => {
+                let Observed::Bool(b) = op.observed else {
+                    unreachable!()
+                };
+                let want = match side {
+                    Side::Producer => producer.is_some(),
+                    Side::Consumer => consumer.is_some(),
+                };
+                return observed(&format!("{side}({t})"), b, want);
+            }
+            OpKind::Register(side) => Op::Register {
+                side,
+                token: t,
+                fail_add: op.behaviour.fail_add,
+            },
+            OpKind::Unregister(side) => Op::Unregister { side, token: t },
+        };
+        let mut next = model.clone();
+        let expected = next.apply_with(&trace_op, op.behaviour);
+        let Observed::Outcome(outcome) = op.observed else {
+            unreachable!()
+        };
+        let callbacks: Vec<(Side, Callback)> = expected
+            .events
+            .iter()
+            .map(|e| (e.side, e.callback))
+            .collect();
+        if outcome != expected.outcome {
+            return Err(format!(
+                "`{trace_op}` returned {outcome}, the model says {}",
+                expected.outcome
+            ));
+        }
+        if callbacks != self.events[i] {
+            let show = |c: &[(Side, Callback)]| {
+                c.iter()
+                    .map(|(s, cb)| format!("{s} {}", cb.name(*s)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(format!(
+                "`{trace_op}` ran callbacks [{}], the model says [{}]",
+                show(&self.events[i]),
+                show(&callbacks)
+            ));
+        }
+        Ok(next)
+    }
+
+    fn search(&mut self, mut lo: usize, linearized: usize, model: Model) -> bool {
+        while lo < self.ops.len() && self.done[lo] {
+            lo += 1;
+        }
+        if lo == self.ops.len() {
+            return true;
+        }
+        // Calls that may come next: started before every pending call's return.
+        let mut candidates = Vec::new();
+        let mut min_response = u64::MAX;
+        for j in lo..self.ops.len() {
+            if self.ops[j].invoke > min_response {
+                break;
+            }
+            if !self.done[j] {
+                min_response = min_response.min(self.ops[j].response);
+                candidates.push(j);
+            }
+        }
+        let done_above: Vec<usize> = (lo..self.ops.len()).filter(|&j| self.done[j]).collect();
+        if !self.seen.insert((lo, done_above, model.slot(self.token))) {
+            return false;
+        }
+        for j in candidates {
+            if self.ops[j].invoke > min_response {
+                continue;
+            }
+            match self.step(&model, j) {
+                Ok(next) => {
+                    self.done[j] = true;
+                    if self.search(lo, linearized + 1, next) {
+                        return true;
+                    }
+                    self.done[j] = false;
+                }
+                Err(why) => {
+                    if linearized >= self.deepest.0 {
+                        self.deepest = (linearized, why);
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bypass_registry::trace::Outcome;
+
+    fn op(id: u64, kind: OpKind, invoke: u64, response: u64, observed: Observed) -> OpRecord {
+        OpRecord {
+            id,
+            token: 1,
+            kind,
+            behaviour: Behaviour::default(),
+            invoke,
+            response,
+            observed,
+        }
+    }
+
+    fn connect(op: u64) -> Vec<Recorded> {
+        use Callback::*;
+        use Side::*;
+        [
+            (Producer, Stop),
+            (Consumer, Stop),
+            (Producer, Add),
+            (Consumer, Add),
+            (Consumer, Start),
+            (Producer, Start),
+        ]
+        .into_iter()
+        .map(|(side, callback)| Recorded { op, side, callback })
+        .collect()
+    }
+
+    const OK: Observed = Observed::Outcome(Outcome::Ok);
+
+    #[test]
+    fn overlapping_registrations_linearize_either_way() {
+        // The consumer's call started first but the producer's connected: fine, they overlap.
+        let mut ops = vec![
+            op(1, OpKind::Register(Side::Consumer), 0, 10, OK),
+            op(2, OpKind::Register(Side::Producer), 1, 9, OK),
+        ];
+        assert_eq!(check_token(1, &mut ops, &connect(2)), Ok(()));
+        assert_eq!(check_token(1, &mut ops, &connect(1)), Ok(()));
+    }
+
+    #[test]
+    fn a_lost_pairing_is_not_linearizable() {
+        let mut ops = vec![
+            op(1, OpKind::Register(Side::Consumer), 0, 10, OK),
+            op(2, OpKind::Register(Side::Producer), 1, 9, OK),
+        ];
+        let err = check_token(1, &mut ops, &[]).unwrap_err();
+        assert_eq!(err.kind, "linearizability");
+        assert!(err.message.contains("the model says"), "{}", err.message);
+        assert!(err.trace.unwrap().contains("register producer 1"));
+    }
+
+    #[test]
+    fn real_time_order_is_respected() {
+        // The unregister returned before the register started: it must come first, and fails.
+        let mut ops = vec![
+            op(1, OpKind::Unregister(Side::Producer), 0, 1, OK),
+            op(2, OpKind::Register(Side::Producer), 2, 3, OK),
+        ];
+        assert_eq!(
+            check_token(1, &mut ops, &[]).unwrap_err().kind,
+            "linearizability"
+        );
+    }
+
+    #[test]
+    fn interleaved_callbacks_break_exclusion() {
+        let mut ops = vec![
+            op(1, OpKind::Register(Side::Consumer), 0, 10, OK),
+            op(2, OpKind::Register(Side::Producer), 1, 9, OK),
+        ];
+        let mut events = connect(2);
+        events.insert(
+            2,
+            Recorded {
+                op: 1,
+                side: Side::Consumer,
+                callback: Callback::Stop,
+            },
+        );
+        events.push(Recorded {
+            op: 2,
+            side: Side::Producer,
+            callback: Callback::Stop,
+        });
+        assert_eq!(
+            check_token(1, &mut ops, &events).unwrap_err().kind,
+            "exclusion"
+        );
+    }
+
+    #[test]
+    fn callbacks_outside_calls_are_stray() {
+        let mut ops = vec![op(1, OpKind::Register(Side::Consumer), 0, 10, OK)];
+        let events = [Recorded {
+            op: 0,
+            side: Side::Consumer,
+            callback: Callback::Stop,
+        }];
+        assert_eq!(
+            check_token(1, &mut ops, &events).unwrap_err().kind,
+            "stray-callback"
+        );
+    }
+
+    #[test]
+    fn reads_are_checked_against_the_state() {
+        let mut ops = vec![
+            op(1, OpKind::Register(Side::Consumer), 0, 1, OK),
+            op(2, OpKind::IsPaired, 2, 3, Observed::Bool(true)),
+        ];
+        assert_eq!(
+            check_token(1, &mut ops, &[]).unwrap_err().kind,
+            "linearizability"
+        );
+        ops[1].observed = Observed::Bool(false);
+        assert_eq!(check_token(1, &mut ops, &[]), Ok(()));
+    }
+}

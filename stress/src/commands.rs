@@ -1,0 +1,377 @@
+//! `bypass run`, `bypass ci` and `bypass compare`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bypass_strategies::Backend;
+use bypass_stress::checker::Violation;
+use bypass_stress::runner::{self, Progress, RunConfig, RunOutput, RunResult};
+use bypass_stress::scenario::{Faults, Scenario};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{CiArgs, CompareArgs, RunArgs};
+
+const BAD_INPUT: u8 = 2;
+
+fn seed_or_random(seed: Option<u64>) -> u64 {
+    seed.unwrap_or_else(rand::random)
+}
+
+/// Runs `config` with a progress bar on a terminal (none otherwise).
+fn run_with_progress(config: &RunConfig, label: &str) -> Result<RunOutput, runner::RunError> {
+    let progress = Progress::default();
+    let done = AtomicBool::new(false);
+    thread::scope(|s| {
+        if std::io::stderr().is_terminal() {
+            s.spawn(|| {
+                let bar = ProgressBar::new(0);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} ops ({per_sec})",
+                    )
+                    .expect("a valid template"),
+                );
+                bar.set_prefix(label.to_string());
+                while !done.load(Ordering::Relaxed) {
+                    bar.set_length(progress.total.load(Ordering::Relaxed));
+                    bar.set_position(progress.done.load(Ordering::Relaxed));
+                    thread::sleep(Duration::from_millis(100));
+                }
+                bar.finish_and_clear();
+            });
+        }
+        let out = runner::run(config, &progress);
+        done.store(true, Ordering::Relaxed);
+        out
+    })
+}
+
+fn fmt_ns(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.1} µs", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} ms", ns as f64 / 1e6),
+        _ => format!("{:.2} s", ns as f64 / 1e9),
+    }
+}
+
+fn print_result(r: &RunResult) {
+    println!(
+        "{} on {}: {} threads, seed {}, scale {}{}",
+        r.scenario,
+        r.backend,
+        r.threads,
+        r.seed,
+        r.scale,
+        if r.capped {
+            format!(", CAPPED ({} operations skipped)", r.skipped_ops)
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "  {} operations in {:.3} s: {:.0} ops/s; peak RSS {:.1} MiB; checked in {:.2} s",
+        r.ops,
+        r.elapsed_s,
+        r.ops_per_s,
+        r.peak_rss_bytes as f64 / (1 << 20) as f64,
+        r.check_s
+    );
+    println!(
+        "  {:<11} {:>9} {:>10} {:>10} {:>10} {:>10}",
+        "operation", "count", "p50", "p99", "p99.9", "max"
+    );
+    for (kind, p) in &r.latency_ns {
+        println!(
+            "  {:<11} {:>9} {:>10} {:>10} {:>10} {:>10}",
+            kind,
+            p.count,
+            fmt_ns(p.p50),
+            fmt_ns(p.p99),
+            fmt_ns(p.p999),
+            fmt_ns(p.max)
+        );
+    }
+    println!(
+        "  machine: {} cores, {}, {}",
+        r.machine.cores, r.machine.cpu, r.machine.rustc
+    );
+}
+
+fn print_violations(violations: &[Violation], seed: u64) {
+    const SHOWN: usize = 10;
+    eprintln!(
+        "{} violation(s); reproduce with --seed {seed}:",
+        violations.len()
+    );
+    for v in violations.iter().take(SHOWN) {
+        eprintln!("- {v}");
+    }
+    if violations.len() > SHOWN {
+        eprintln!("… and {} more", violations.len() - SHOWN);
+    }
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(value).expect("results serialize");
+    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+}
+
+pub(crate) fn run(args: &RunArgs) -> ExitCode {
+    let seed = seed_or_random(args.seed);
+    let config = RunConfig {
+        backend: args.backend,
+        scenario: args.scenario,
+        threads: args.threads,
+        seed,
+        scale: args.scale,
+        callback_cost: args.callback_cost,
+        faults: Faults {
+            fail_rate: args.fail_rate,
+            panic_rate: args.panic_rate,
+        },
+        time_cap: args.time_cap,
+    };
+    eprintln!("seed {seed}");
+    let out = match run_with_progress(&config, &format!("{} {}", args.scenario, args.backend)) {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    print_result(&out.result);
+    if let Some(path) = &args.json {
+        if let Err(e) = write_json(path, &out.result) {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    }
+    if out.violations.is_empty() {
+        println!("  no violations");
+        ExitCode::SUCCESS
+    } else {
+        print_violations(&out.violations, seed);
+        ExitCode::FAILURE
+    }
+}
+
+/// The scale of each scenario in `bypass ci`: a few thousand operations each, with thousands
+/// of threads still in irqfd-flood.
+fn ci_scale(scenario: Scenario) -> f64 {
+    match scenario {
+        Scenario::IrqfdFlood => 0.03,
+        Scenario::DeliveryLookup => 0.01,
+        Scenario::HotplugLoop => 0.05,
+        _ => 0.05,
+    }
+}
+
+pub(crate) fn ci(args: &CiArgs) -> ExitCode {
+    let seed = seed_or_random(args.seed);
+    let budget = Duration::from_secs(args.budget);
+    let started = Instant::now();
+    let runs: Vec<(Backend, Scenario)> = Backend::ALL
+        .iter()
+        .flat_map(|&b| Scenario::ALL.iter().map(move |&s| (b, s)))
+        .collect();
+    println!(
+        "bypass ci: {} backends x {} scenarios, faults on, seed {seed}, budget {} s",
+        Backend::ALL.len(),
+        Scenario::ALL.len(),
+        args.budget
+    );
+    let mut failed = 0;
+    for (i, &(backend, scenario)) in runs.iter().enumerate() {
+        // Share what is left of the budget among the runs still to come.
+        let left = budget.saturating_sub(started.elapsed());
+        let cap = left / (runs.len() - i) as u32;
+        let config = RunConfig {
+            backend,
+            scenario,
+            threads: None,
+            seed,
+            scale: ci_scale(scenario),
+            callback_cost: Duration::ZERO,
+            faults: Faults {
+                fail_rate: 0.05,
+                panic_rate: 0.02,
+            },
+            time_cap: Some(cap.max(Duration::from_millis(100))),
+        };
+        let out = match run_with_progress(&config, &format!("{scenario} {backend}")) {
+            Ok(out) => out,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(BAD_INPUT);
+            }
+        };
+        let r = &out.result;
+        println!(
+            "{:<17} {:<11} {:>5} threads {:>8} ops {:>8.2} s {:>11.0} ops/s  {}{}",
+            r.scenario,
+            r.backend,
+            r.threads,
+            r.ops,
+            r.elapsed_s,
+            r.ops_per_s,
+            if out.violations.is_empty() {
+                "ok"
+            } else {
+                "VIOLATED"
+            },
+            if r.capped { " (capped)" } else { "" }
+        );
+        if !out.violations.is_empty() {
+            failed += 1;
+            print_violations(&out.violations, seed);
+        }
+    }
+    println!(
+        "{} runs in {:.1} s, {failed} with violations",
+        runs.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The suite of `bypass compare`: each scenario's scale, quick or full.
+fn compare_scale(scenario: Scenario, quick: bool) -> f64 {
+    let full = match scenario {
+        Scenario::DeliveryLookup => 0.5,
+        _ => 1.0,
+    };
+    if quick { full / 10.0 } else { full }
+}
+
+/// A backend that is O(n) per operation by design gets at most this long per run; it is
+/// reported as capped, never dropped.
+fn compare_cap(backend: Backend, quick: bool) -> Option<Duration> {
+    (backend == Backend::MutexList).then(|| Duration::from_secs(if quick { 5 } else { 30 }))
+}
+
+pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
+    let seed = seed_or_random(args.seed);
+    let started = Instant::now();
+    let mut results: Vec<RunResult> = Vec::new();
+    let mut violated = 0;
+    println!(
+        "bypass compare{}: {} backends x {} scenarios x {} repeats, seed {seed}",
+        if args.quick { " --quick" } else { "" },
+        Backend::ALL.len(),
+        Scenario::ALL.len(),
+        args.repeat
+    );
+    for repeat in 0..args.repeat {
+        for &scenario in Scenario::ALL {
+            for &backend in Backend::ALL {
+                let config = RunConfig {
+                    backend,
+                    scenario,
+                    threads: None,
+                    seed: seed.wrapping_add(u64::from(repeat)),
+                    scale: compare_scale(scenario, args.quick),
+                    callback_cost: Duration::ZERO,
+                    faults: Faults::default(),
+                    time_cap: compare_cap(backend, args.quick),
+                };
+                let out = match run_with_progress(&config, &format!("{scenario} {backend}")) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(BAD_INPUT);
+                    }
+                };
+                let r = &out.result;
+                println!(
+                    "  {:<17} {:<11} {:>12.0} ops/s{}{}",
+                    r.scenario,
+                    r.backend,
+                    r.ops_per_s,
+                    if r.capped { "  (capped)" } else { "" },
+                    if out.violations.is_empty() {
+                        ""
+                    } else {
+                        "  VIOLATED"
+                    }
+                );
+                if !out.violations.is_empty() {
+                    violated += 1;
+                    print_violations(&out.violations, config.seed);
+                }
+                results.push(out.result);
+            }
+        }
+    }
+    let path = args.out.join("results.json");
+    if let Err(e) = write_json(&path, &results) {
+        eprintln!("error: {e}");
+        return ExitCode::from(BAD_INPUT);
+    }
+    print_headline(&results);
+    println!(
+        "{} runs in {:.0} s; results in {}",
+        results.len(),
+        started.elapsed().as_secs_f64(),
+        path.display()
+    );
+    if violated == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{violated} runs broke a guarantee");
+        ExitCode::FAILURE
+    }
+}
+
+/// Backend x scenario: median throughput over repeats, and the median p99.9 of registrations.
+fn print_headline(results: &[RunResult]) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    println!("\nthroughput (ops/s, median of repeats) / p99.9 of register:");
+    print!("{:<17}", "scenario");
+    for b in Backend::ALL {
+        print!(" {:>22}", b.name());
+    }
+    println!();
+    for s in Scenario::ALL {
+        print!("{:<17}", s.name());
+        for b in Backend::ALL {
+            let runs: Vec<&RunResult> = results
+                .iter()
+                .filter(|r| r.backend == b.name() && r.scenario == s.name())
+                .collect();
+            let tput = median(runs.iter().map(|r| r.ops_per_s).collect());
+            let p999 = median(
+                runs.iter()
+                    .filter_map(|r| r.latency_ns.get("register"))
+                    .map(|p| p.p999 as f64)
+                    .collect(),
+            );
+            let capped = if runs.iter().any(|r| r.capped) {
+                "*"
+            } else {
+                ""
+            };
+            print!(
+                " {:>22}",
+                format!("{tput:.0}{capped} / {}", fmt_ns(p999 as u64))
+            );
+        }
+        println!();
+    }
+    println!("(* capped: the backend ran out of its time cap before finishing the plan)");
+}

@@ -1,0 +1,744 @@
+//! Runs a scenario's plan on a backend, one OS thread per actor, recording every operation
+//! (with its start and end on a common clock, and its outcome), every callback, and the
+//! latency of each operation.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bypass_registry::model::Behaviour;
+use bypass_registry::trace::Outcome;
+use bypass_registry::{Registry, Side, Token};
+use bypass_strategies::{Backend, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::checker::{self, Violation};
+use crate::measure::{self, Latencies, Machine, Percentiles};
+use crate::participant::{OpScope, Participant, TokenLog};
+use crate::scenario::{Action, Faults, Plan, Scenario};
+
+/// What to run and how.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The backend.
+    pub backend: Backend,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// OS threads; `None` is one per actor (VM, vCPU, device) of the scenario.
+    pub threads: Option<usize>,
+    /// The seed of the plan.
+    pub seed: u64,
+    /// Size relative to PROTOCOL.md's.
+    pub scale: f64,
+    /// How long each callback busy-waits.
+    pub callback_cost: Duration,
+    /// Injected faults.
+    pub faults: Faults,
+    /// Stop starting new operations after this long (the rest of the plan is skipped and the
+    /// run is reported as capped).
+    pub time_cap: Option<Duration>,
+}
+
+/// A run's figures, as `--json` writes them and `bypass compare` collects them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    /// Backend name.
+    pub backend: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// OS threads that ran the plan.
+    pub threads: usize,
+    /// The plan's seed.
+    pub seed: u64,
+    /// Size relative to PROTOCOL.md's.
+    pub scale: f64,
+    /// Operations completed (registers, unregisters, lookups), setup and teardown phases of
+    /// the plan included, the harness's final checks and cleanup not.
+    pub ops: u64,
+    /// Wall time of the plan, from the start barrier to the last thread's end.
+    pub elapsed_s: f64,
+    /// `ops / elapsed_s`.
+    pub ops_per_s: f64,
+    /// Latency by operation kind (`register`, `unregister`, `lookup`).
+    pub latency_ns: BTreeMap<String, Percentiles>,
+    /// Guarantees found broken.
+    pub violations: usize,
+    /// Peak resident memory of the process during the run.
+    pub peak_rss_bytes: u64,
+    /// Where it ran.
+    pub machine: Machine,
+    /// Whether the time cap stopped the plan early.
+    pub capped: bool,
+    /// Operations of the plan skipped because of the cap.
+    pub skipped_ops: u64,
+    /// The busy-wait of each callback.
+    pub callback_cost_ns: u64,
+    /// Injected add failures.
+    pub fail_rate: f64,
+    /// Injected panics.
+    pub panic_rate: f64,
+    /// Time the checker took.
+    pub check_s: f64,
+}
+
+/// A run's figures and what the checker found.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The figures.
+    pub result: RunResult,
+    /// Every broken guarantee, with a trace where one can be extracted.
+    pub violations: Vec<Violation>,
+}
+
+/// The kind of operation, for latency: register, unregister, lookup.
+const REGISTER: usize = 0;
+const UNREGISTER: usize = 1;
+const LOOKUP: usize = 2;
+
+/// What kind of call an operation record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpKind {
+    Register(Side),
+    Unregister(Side),
+    /// `is_paired`
+    IsPaired,
+    /// `producer(t).is_some()` / `consumer(t).is_some()`
+    Has(Side),
+}
+
+/// What an operation returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Observed {
+    Outcome(Outcome),
+    Bool(bool),
+}
+
+/// One registry call as it happened.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OpRecord {
+    pub(crate) id: u64,
+    pub(crate) token: u64,
+    pub(crate) kind: OpKind,
+    pub(crate) behaviour: Behaviour,
+    /// Nanoseconds since the run's clock started, before the call.
+    pub(crate) invoke: u64,
+    /// Nanoseconds since the run's clock started, after the return.
+    pub(crate) response: u64,
+    pub(crate) observed: Observed,
+}
+
+/// Everything a run recorded, for the checker.
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    pub(crate) ops: Vec<OpRecord>,
+    pub(crate) logs: Vec<Arc<TokenLog>>,
+    pub(crate) violations: Vec<Violation>,
+}
+
+/// Progress shared with the thread that draws the bar.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Operations done so far.
+    pub done: AtomicU64,
+    /// Operations in the plan.
+    pub total: AtomicU64,
+}
+
+/// Why a run could not be made.
+#[derive(Debug)]
+pub enum RunError {
+    /// The machine refused to start one of the threads.
+    Spawn {
+        /// Threads asked for.
+        threads: usize,
+        /// Threads started before the refusal.
+        started: usize,
+        /// The system's error.
+        error: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Spawn {
+                threads,
+                started,
+                error,
+            } => write!(
+                f,
+                "this machine could start only {started} of the {threads} threads asked for ({error}); ask for fewer with --threads"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Runs `config` on its backend, checks the history, and returns the figures and violations.
+pub fn run(config: &RunConfig, progress: &Progress) -> Result<RunOutput, RunError> {
+    struct V<'a>(&'a RunConfig, &'a Progress);
+    impl Visitor for V<'_> {
+        type Output = Result<RunOutput, RunError>;
+        fn visit<R: Registry + Default + 'static>(self) -> Result<RunOutput, RunError> {
+            run_on(&R::default(), self.0, self.1)
+        }
+    }
+    config.backend.visit(V(config, progress))
+}
+
+/// Runs `config`'s scenario on `registry` (whatever `config.backend` says), checks the
+/// history, and returns the figures and violations.
+pub fn run_on<R: Registry>(
+    registry: &R,
+    config: &RunConfig,
+    progress: &Progress,
+) -> Result<RunOutput, RunError> {
+    let plan = config
+        .scenario
+        .plan(config.scale, config.seed, config.faults);
+    progress.total.store(plan.ops(), Ordering::Relaxed);
+    measure::reset_peak_rss();
+    let run = execute(registry, &plan, config, progress)?;
+    let check_start = Instant::now();
+    let mut violations = run.history.violations;
+    violations.extend(checker::check(&run.history.ops, &run.history.logs));
+    let check_s = check_start.elapsed().as_secs_f64();
+    let elapsed_s = run.elapsed.as_secs_f64();
+    let result = RunResult {
+        backend: registry.name().to_string(),
+        scenario: config.scenario.name().to_string(),
+        threads: run.threads,
+        seed: config.seed,
+        scale: config.scale,
+        ops: run.ops,
+        elapsed_s,
+        ops_per_s: if elapsed_s > 0.0 {
+            run.ops as f64 / elapsed_s
+        } else {
+            0.0
+        },
+        latency_ns: run.latencies.summary(),
+        violations: violations.len(),
+        peak_rss_bytes: measure::peak_rss_bytes(),
+        machine: Machine::current(),
+        capped: run.skipped > 0,
+        skipped_ops: run.skipped,
+        callback_cost_ns: config
+            .callback_cost
+            .as_nanos()
+            .try_into()
+            .unwrap_or(u64::MAX),
+        fail_rate: config.faults.fail_rate,
+        panic_rate: config.faults.panic_rate,
+        check_s,
+    };
+    Ok(RunOutput { result, violations })
+}
+
+struct Executed {
+    history: History,
+    latencies: Latencies,
+    elapsed: Duration,
+    ops: u64,
+    skipped: u64,
+    threads: usize,
+}
+
+/// What one worker thread brings back.
+struct Worker {
+    ops: Vec<OpRecord>,
+    latencies: Latencies,
+    participants: Vec<Arc<Participant>>,
+    violations: Vec<Violation>,
+    skipped: u64,
+}
+
+/// The state one thread needs to make recorded calls.
+struct Caller<'a, R> {
+    registry: &'a R,
+    logs: &'a [Arc<TokenLog>],
+    touched: &'a [AtomicBool],
+    clock: Instant,
+    callback_cost: Duration,
+    next_id: u64,
+    ops: Vec<OpRecord>,
+    participants: Vec<Arc<Participant>>,
+    violations: Vec<Violation>,
+}
+
+fn token(id: u64) -> Token {
+    Token::new(id).expect("plans use tokens from 1")
+}
+
+fn same_object(a: &(dyn Any + Send + Sync), b: &Participant) -> bool {
+    std::ptr::addr_eq(a as *const (dyn Any + Send + Sync), b as *const Participant)
+}
+
+impl<R: Registry> Caller<'_, R> {
+    fn now(&self) -> u64 {
+        self.clock.elapsed().as_nanos() as u64
+    }
+
+    fn record(
+        &mut self,
+        id: u64,
+        token: u64,
+        kind: OpKind,
+        behaviour: Behaviour,
+        invoke: u64,
+        observed: Observed,
+    ) -> u64 {
+        let response = self.now();
+        self.ops.push(OpRecord {
+            id,
+            token,
+            kind,
+            behaviour,
+            invoke,
+            response,
+            observed,
+        });
+        response - invoke
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Runs `action`; returns its latency kind and nanoseconds.
+    fn call(&mut self, action: Action) -> (usize, u64) {
+        match action {
+            Action::Register {
+                side,
+                token: t,
+                behaviour,
+            } => {
+                self.touched[t as usize].store(true, Ordering::Relaxed);
+                let p = Arc::new(Participant::new(
+                    side,
+                    t,
+                    behaviour,
+                    self.callback_cost,
+                    self.logs[t as usize].clone(),
+                ));
+                self.participants.push(p.clone());
+                let id = self.next_id();
+                let invoke = self.now();
+                let result = {
+                    let _scope = OpScope::enter(id);
+                    catch_unwind(AssertUnwindSafe(|| match side {
+                        Side::Producer => self
+                            .registry
+                            .register_producer(token(t), p.clone())
+                            .map_err(|e| {
+                                (e.kind(), e.into_participant() as Arc<dyn Any + Send + Sync>)
+                            }),
+                        Side::Consumer => self
+                            .registry
+                            .register_consumer(token(t), p.clone())
+                            .map_err(|e| {
+                                (e.kind(), e.into_participant() as Arc<dyn Any + Send + Sync>)
+                            }),
+                    }))
+                };
+                let outcome = match result {
+                    Ok(Ok(())) => Outcome::Ok,
+                    Ok(Err((kind, back))) => {
+                        if !same_object(&*back, &p) {
+                            self.violations.push(Violation::new(
+                                "handed-back",
+                                Some(t),
+                                format!(
+                                    "a refused {side} registration handed back another participant"
+                                ),
+                            ));
+                        }
+                        drop(back);
+                        p.retire();
+                        Outcome::Err(kind)
+                    }
+                    Err(_) => Outcome::Panicked,
+                };
+                let ns = self.record(
+                    id,
+                    t,
+                    OpKind::Register(side),
+                    behaviour,
+                    invoke,
+                    Observed::Outcome(outcome),
+                );
+                (REGISTER, ns)
+            }
+            Action::Unregister { side, token: t } => {
+                let id = self.next_id();
+                let invoke = self.now();
+                let result = {
+                    let _scope = OpScope::enter(id);
+                    catch_unwind(AssertUnwindSafe(|| match side {
+                        Side::Producer => self
+                            .registry
+                            .unregister_producer(token(t))
+                            .map(|p| p as Arc<dyn Any + Send + Sync>),
+                        Side::Consumer => self
+                            .registry
+                            .unregister_consumer(token(t))
+                            .map(|c| c as Arc<dyn Any + Send + Sync>),
+                    }))
+                };
+                let outcome = match result {
+                    Ok(Ok(back)) => {
+                        match back.downcast::<Participant>() {
+                            Ok(p) if p.side == side && p.token == t => {
+                                p.handed_back.fetch_add(1, Ordering::SeqCst);
+                                p.retire();
+                            }
+                            _ => self.violations.push(Violation::new(
+                                "handed-back",
+                                Some(t),
+                                format!("unregister {side} {t} handed back a participant of another token or side"),
+                            )),
+                        }
+                        Outcome::Ok
+                    }
+                    Ok(Err(e)) => Outcome::Err(e.kind()),
+                    Err(_) => Outcome::Panicked,
+                };
+                let ns = self.record(
+                    id,
+                    t,
+                    OpKind::Unregister(side),
+                    Behaviour::default(),
+                    invoke,
+                    Observed::Outcome(outcome),
+                );
+                (UNREGISTER, ns)
+            }
+            Action::Lookup { token: t } => {
+                let (id, invoke) = (self.next_id(), self.now());
+                let paired = self.registry.is_paired(token(t));
+                let ns1 = self.record(
+                    id,
+                    t,
+                    OpKind::IsPaired,
+                    Behaviour::default(),
+                    invoke,
+                    Observed::Bool(paired),
+                );
+                let (id, invoke) = (self.next_id(), self.now());
+                let producer = self.registry.producer(token(t));
+                let found = producer.is_some();
+                if let Some(p) = producer {
+                    let p = p as Arc<dyn Any + Send + Sync>;
+                    let ok = p
+                        .downcast::<Participant>()
+                        .is_ok_and(|p| p.side == Side::Producer && p.token == t);
+                    if !ok {
+                        self.violations.push(Violation::new(
+                            "lookup",
+                            Some(t),
+                            format!(
+                                "producer({t}) returned a participant of another token or side"
+                            ),
+                        ));
+                    }
+                }
+                let ns2 = self.record(
+                    id,
+                    t,
+                    OpKind::Has(Side::Producer),
+                    Behaviour::default(),
+                    invoke,
+                    Observed::Bool(found),
+                );
+                (LOOKUP, ns1 + ns2)
+            }
+        }
+    }
+}
+
+/// Holds the threads until all are started: then `Go`, or `Abort` if one could not be.
+#[derive(Debug)]
+enum Gate {
+    Wait,
+    Go,
+    Abort,
+}
+
+fn wait_gate(gate: &(Mutex<Gate>, Condvar)) -> bool {
+    let mut state = gate.0.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        match *state {
+            Gate::Wait => state = gate.1.wait(state).unwrap_or_else(PoisonError::into_inner),
+            Gate::Go => return true,
+            Gate::Abort => return false,
+        }
+    }
+}
+
+fn open_gate(gate: &(Mutex<Gate>, Condvar), to: Gate) {
+    *gate.0.lock().unwrap_or_else(PoisonError::into_inner) = to;
+    gate.1.notify_all();
+}
+
+fn execute<R: Registry>(
+    registry: &R,
+    plan: &Plan,
+    config: &RunConfig,
+    progress: &Progress,
+) -> Result<Executed, RunError> {
+    let logs: Vec<Arc<TokenLog>> = (0..=plan.tokens).map(|_| Arc::default()).collect();
+    let touched: Vec<AtomicBool> = (0..=plan.tokens).map(|_| AtomicBool::new(false)).collect();
+    let phases = plan.actors.first().map_or(0, Vec::len);
+    assert!(
+        plan.actors.iter().all(|a| a.len() == phases),
+        "every actor of a plan has the same phases"
+    );
+    let threads = config
+        .threads
+        .unwrap_or(plan.actors.len())
+        .clamp(1, plan.actors.len().max(1));
+    let barrier = Barrier::new(threads + 1);
+    let gate = (Mutex::new(Gate::Wait), Condvar::new());
+    let mut spawn_error = None;
+    let finished = AtomicUsize::new(0);
+    let clock = Instant::now();
+    let deadline = config.time_cap.map(|cap| (cap, AtomicBool::new(false)));
+    let mut workers: Vec<Worker> = Vec::with_capacity(threads);
+    let mut elapsed = Duration::ZERO;
+    thread::scope(|s| {
+        let mut handles = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (logs, touched, barrier, finished, deadline, gate) =
+                (&logs, &touched, &barrier, &finished, &deadline, &gate);
+            let mine: Vec<&Vec<Vec<Action>>> =
+                plan.actors.iter().skip(i).step_by(threads).collect();
+            let handle = thread::Builder::new()
+                .name(format!("bypass-{i}"))
+                // Plans need little stack; 1,024 threads of the default 2 MiB would not.
+                .stack_size(256 * 1024)
+                .spawn_scoped(s, move || {
+                    if !wait_gate(gate) {
+                        return None;
+                    }
+                    let mut caller = Caller {
+                        registry,
+                        logs,
+                        touched,
+                        clock,
+                        callback_cost: config.callback_cost,
+                        next_id: (i as u64 + 1) << 40,
+                        ops: Vec::new(),
+                        participants: Vec::new(),
+                        violations: Vec::new(),
+                    };
+                    let mut latencies = Latencies::new();
+                    let mut skipped = 0;
+                    let mut pending = 0;
+                    barrier.wait();
+                    let started = Instant::now();
+                    for phase in 0..phases {
+                        for actor in &mine {
+                            for &action in &actor[phase] {
+                                if let Some((cap, hit)) = deadline {
+                                    if hit.load(Ordering::Relaxed) || started.elapsed() > *cap {
+                                        hit.store(true, Ordering::Relaxed);
+                                        skipped += 1;
+                                        continue;
+                                    }
+                                }
+                                let (kind, ns) = caller.call(action);
+                                latencies.record(kind, ns);
+                                pending += 1;
+                                if pending == 256 {
+                                    progress.done.fetch_add(pending, Ordering::Relaxed);
+                                    pending = 0;
+                                }
+                            }
+                        }
+                        barrier.wait();
+                    }
+                    progress.done.fetch_add(pending, Ordering::Relaxed);
+                    finished.fetch_add(1, Ordering::Release);
+                    Some(Worker {
+                        ops: caller.ops,
+                        latencies,
+                        participants: caller.participants,
+                        violations: caller.violations,
+                        skipped,
+                    })
+                });
+            match handle {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    spawn_error = Some(RunError::Spawn {
+                        threads,
+                        started: i,
+                        error,
+                    });
+                    open_gate(gate, Gate::Abort);
+                    return;
+                }
+            }
+        }
+        open_gate(&gate, Gate::Go);
+        barrier.wait();
+        let start = Instant::now();
+        for _ in 0..phases {
+            barrier.wait();
+        }
+        elapsed = start.elapsed();
+        for handle in handles {
+            match handle.join() {
+                Ok(w) => workers.extend(w),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    if let Some(error) = spawn_error {
+        return Err(error);
+    }
+
+    let mut latencies = Latencies::new();
+    let mut history = History::default();
+    let mut participants = Vec::new();
+    let mut skipped = 0;
+    for w in workers {
+        latencies.merge(&w.latencies);
+        history.ops.extend(w.ops);
+        history.violations.extend(w.violations);
+        participants.extend(w.participants);
+        skipped += w.skipped;
+    }
+    let ops = latencies.0.iter().map(|h| h.len()).sum();
+
+    // Quiet now: check the pairing state, then tear down, both recorded in the history.
+    let mut caller = Caller {
+        registry,
+        logs: &logs,
+        touched: &touched,
+        clock,
+        callback_cost: config.callback_cost,
+        next_id: (threads as u64 + 1) << 40,
+        ops: Vec::new(),
+        participants: Vec::new(),
+        violations: Vec::new(),
+    };
+    for t in (1..=plan.tokens).filter(|&t| touched[t as usize].load(Ordering::Relaxed)) {
+        quiet_check(&mut caller, t);
+        caller.call(Action::Unregister {
+            side: Side::Producer,
+            token: t,
+        });
+        caller.call(Action::Unregister {
+            side: Side::Consumer,
+            token: t,
+        });
+    }
+    history.ops.extend(caller.ops);
+    history.violations.extend(caller.violations);
+    let left = registry.population();
+    if left.producers + left.consumers > 0 {
+        history.violations.push(Violation::new(
+            "not-empty",
+            None,
+            format!(
+                "after every token was unregistered the registry still counts {} producers and {} consumers",
+                left.producers, left.consumers
+            ),
+        ));
+    }
+    history.violations.extend(participant_checks(&participants));
+    history.logs = logs;
+    Ok(Executed {
+        history,
+        latencies,
+        elapsed,
+        ops,
+        skipped,
+        threads,
+    })
+}
+
+/// With no call in flight, a token is paired exactly when both sides are registered.
+fn quiet_check<R: Registry>(caller: &mut Caller<'_, R>, t: u64) {
+    let mut read = |kind: OpKind| {
+        let (id, invoke) = (caller.next_id(), caller.now());
+        let value = match kind {
+            OpKind::IsPaired => caller.registry.is_paired(token(t)),
+            OpKind::Has(Side::Producer) => caller.registry.producer(token(t)).is_some(),
+            OpKind::Has(Side::Consumer) => caller.registry.consumer(token(t)).is_some(),
+            _ => unreachable!("reads only"),
+        };
+        caller.record(
+            id,
+            t,
+            kind,
+            Behaviour::default(),
+            invoke,
+            Observed::Bool(value),
+        );
+        value
+    };
+    let paired = read(OpKind::IsPaired);
+    let producer = read(OpKind::Has(Side::Producer));
+    let consumer = read(OpKind::Has(Side::Consumer));
+    if paired != (producer && consumer) {
+        caller.violations.push(Violation::new(
+            "quiet-state",
+            Some(t),
+            format!("with no call in flight, is_paired is {paired} but producer registered: {producer}, consumer registered: {consumer}"),
+        ));
+    }
+}
+
+/// After teardown: nothing called after its unregister returned, nothing handed back twice,
+/// nothing kept by the registry.
+fn participant_checks(participants: &[Arc<Participant>]) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let late: u64 = participants.iter().map(|p| u64::from(p.late_calls())).sum();
+    if late > 0 {
+        let p = participants
+            .iter()
+            .find(|p| p.late_calls() > 0)
+            .expect("one is late");
+        violations.push(Violation::new(
+            "call-after-return",
+            Some(p.token),
+            format!("{late} callbacks reached participants after the registry had handed them back (first: {} {})", p.side, p.token),
+        ));
+    }
+    let twice = participants
+        .iter()
+        .filter(|p| p.handed_back.load(Ordering::SeqCst) > 1)
+        .count();
+    if twice > 0 {
+        violations.push(Violation::new(
+            "handed-back",
+            None,
+            format!("{twice} participants were handed back by more than one unregister"),
+        ));
+    }
+    let kept: Vec<&Arc<Participant>> = participants
+        .iter()
+        .filter(|p| Arc::strong_count(p) > 1)
+        .collect();
+    if let Some(first) = kept.first() {
+        violations.push(Violation::new(
+            "leak",
+            Some(first.token),
+            format!(
+                "the registry still holds {} participants after they were all unregistered (first: {} {})",
+                kept.len(),
+                first.side,
+                first.token
+            ),
+        ));
+    }
+    violations
+}
