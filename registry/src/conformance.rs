@@ -175,46 +175,50 @@ fn lines(events: &[Event]) -> Vec<String> {
     events.iter().map(Event::to_string).collect()
 }
 
+/// The callbacks `calls` (side, callback) of `token`, as events.
+pub fn events(token: u64, calls: &[(Side, Callback)]) -> Vec<Event> {
+    calls
+        .iter()
+        .map(|&(side, callback)| Event {
+            side,
+            token,
+            callback,
+        })
+        .collect()
+}
+
 /// The six callbacks of a successful connect of `token`.
 pub fn connect_events(token: u64) -> Vec<Event> {
     use Callback::*;
     use Side::*;
-    [
-        (Producer, Stop),
-        (Consumer, Stop),
-        (Producer, Add),
-        (Consumer, Add),
-        (Consumer, Start),
-        (Producer, Start),
-    ]
-    .into_iter()
-    .map(|(side, callback)| Event {
-        side,
+    events(
         token,
-        callback,
-    })
-    .collect()
+        &[
+            (Producer, Stop),
+            (Consumer, Stop),
+            (Producer, Add),
+            (Consumer, Add),
+            (Consumer, Start),
+            (Producer, Start),
+        ],
+    )
 }
 
 /// The six callbacks of a disconnect of `token`.
 pub fn disconnect_events(token: u64) -> Vec<Event> {
     use Callback::*;
     use Side::*;
-    [
-        (Producer, Stop),
-        (Consumer, Stop),
-        (Consumer, Del),
-        (Producer, Del),
-        (Consumer, Start),
-        (Producer, Start),
-    ]
-    .into_iter()
-    .map(|(side, callback)| Event {
-        side,
+    events(
         token,
-        callback,
-    })
-    .collect()
+        &[
+            (Producer, Stop),
+            (Consumer, Stop),
+            (Consumer, Del),
+            (Producer, Del),
+            (Consumer, Start),
+            (Producer, Start),
+        ],
+    )
 }
 
 fn assert_events(what: &str, seen: &[Event], expected: &[Event]) {
@@ -544,20 +548,16 @@ pub fn producer_add_failure_fails_connect(make: Factory<'_>) {
         ),
     }
     use Callback::*;
-    let expected: Vec<Event> = [
-        (Side::Producer, Stop),
-        (Side::Consumer, Stop),
-        (Side::Producer, Add),
-        (Side::Consumer, Start),
-        (Side::Producer, Start),
-    ]
-    .into_iter()
-    .map(|(side, callback)| Event {
-        side,
-        token: 5,
-        callback,
-    })
-    .collect();
+    let expected: Vec<Event> = events(
+        5,
+        &[
+            (Side::Producer, Stop),
+            (Side::Consumer, Stop),
+            (Side::Producer, Add),
+            (Side::Consumer, Start),
+            (Side::Producer, Start),
+        ],
+    );
     assert_events("producer add fails", &log.take(), &expected);
     assert!(
         r.producer(token(5)).is_none(),
@@ -577,22 +577,18 @@ pub fn consumer_add_failure_rolls_back(make: Factory<'_>) {
     let err = r.register_consumer(token(5), c).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectFailed);
     use Callback::*;
-    let expected: Vec<Event> = [
-        (Side::Producer, Stop),
-        (Side::Consumer, Stop),
-        (Side::Producer, Add),
-        (Side::Consumer, Add),
-        (Side::Producer, Del),
-        (Side::Consumer, Start),
-        (Side::Producer, Start),
-    ]
-    .into_iter()
-    .map(|(side, callback)| Event {
-        side,
-        token: 5,
-        callback,
-    })
-    .collect();
+    let expected: Vec<Event> = events(
+        5,
+        &[
+            (Side::Producer, Stop),
+            (Side::Consumer, Stop),
+            (Side::Producer, Add),
+            (Side::Consumer, Add),
+            (Side::Producer, Del),
+            (Side::Consumer, Start),
+            (Side::Producer, Start),
+        ],
+    );
     assert_events("consumer add fails", &log.take(), &expected);
     assert!(
         r.consumer(token(5)).is_none(),
@@ -1084,19 +1080,15 @@ pub fn panic_in_stop_fails_connect(make: Factory<'_>) {
             drop(r.register_producer(token(1), bad.clone()))
         });
         use Callback::*;
-        let expected: Vec<Event> = [
-            (Side::Producer, Stop),
-            (Side::Consumer, Stop),
-            (Side::Consumer, Start),
-            (Side::Producer, Start),
-        ]
-        .into_iter()
-        .map(|(side, callback)| Event {
-            side,
-            token: 1,
-            callback,
-        })
-        .collect();
+        let expected: Vec<Event> = events(
+            1,
+            &[
+                (Side::Producer, Stop),
+                (Side::Consumer, Stop),
+                (Side::Consumer, Start),
+                (Side::Producer, Start),
+            ],
+        );
         assert_events("stop panics", &log.take(), &expected);
         assert!(
             r.producer(token(1)).is_none(),
@@ -1127,22 +1119,18 @@ pub fn panic_in_add_fails_connect_and_rolls_back(make: Factory<'_>) {
             drop(r.register_consumer(token(2), bad))
         });
         use Callback::*;
-        let expected: Vec<Event> = [
-            (Side::Producer, Stop),
-            (Side::Consumer, Stop),
-            (Side::Producer, Add),
-            (Side::Consumer, Add),
-            (Side::Producer, Del),
-            (Side::Consumer, Start),
-            (Side::Producer, Start),
-        ]
-        .into_iter()
-        .map(|(side, callback)| Event {
-            side,
-            token: 2,
-            callback,
-        })
-        .collect();
+        let expected: Vec<Event> = events(
+            2,
+            &[
+                (Side::Producer, Stop),
+                (Side::Consumer, Stop),
+                (Side::Producer, Add),
+                (Side::Consumer, Add),
+                (Side::Producer, Del),
+                (Side::Consumer, Start),
+                (Side::Producer, Start),
+            ],
+        );
         assert_events("add panics", &log.take(), &expected);
         assert!(r.consumer(token(2)).is_none() && r.producer(token(2)).is_some());
         r.register_consumer(token(2), probe(Side::Consumer, 2, &log))
