@@ -11,8 +11,9 @@
 //! # Re-entrancy
 //! The mutex is re-entrant, so a callback that calls back into the registry does not deadlock:
 //! a call for the callback's own token fails with `reentrant`; a call for another token works
-//! (it runs nested, under the same lock); read calls work and see the state as it was before
-//! the call whose callback is running took effect. A callback that waits for *another thread*
+//! (it runs nested, under the same lock); read calls work: during a connect they do not see the
+//! new participant yet (it is stored once the connect succeeds), during a disconnect they no
+//! longer see the leaving one (it is removed before the disconnect runs). A callback that waits for *another thread*
 //! that calls the registry still deadlocks, as in the kernel: a global lock cannot tell.
 //!
 //! # Panics
