@@ -1,5 +1,63 @@
-//! Reports on bypass's measurements. This crate is where the charts, tables and backend
-//! recommendations will be computed from `bypass compare` and criterion results; it holds
-//! nothing yet.
+//! Reports on bypass's measurements: which registry backend to choose, and the figures that
+//! say so.
+//!
+//! The input is what `bypass compare` writes (`results.json`, an array of run results) and,
+//! when present, the estimates criterion leaves under `target/criterion`. The output is a
+//! Markdown report, the same report as one self-contained HTML page, and its charts as SVG:
+//!
+//! - a recommendation for each kind of workload (boot storms, churn with unmatched
+//!   consumers, read-heavy delivery, slow callbacks), computed from the figures: the backend
+//!   to choose and its margin over the runner-up, or "no clear winner" when the margin is
+//!   within the measured spread ([`recommend`]);
+//! - a headline table of every backend × scenario: throughput and register p99.9, median over
+//!   the repeats with the range, the best of each column marked, capped runs and broken
+//!   guarantees flagged;
+//! - charts: throughput against threads, connect+disconnect cost against live tokens (with
+//!   the raw-map floor), lookup throughput under churn, latency percentiles per scenario;
+//! - the machine, the date, and the commands that reproduce it.
+//!
+//! ```
+//! use bypass_reports::{CriterionData, Report, ReportInput, parse_results};
+//!
+//! let results = parse_results(r#"[
+//!     {"backend": "mutex-map", "scenario": "serverless-churn", "ops_per_s": 120000.0},
+//!     {"backend": "sharded", "scenario": "serverless-churn", "ops_per_s": 310000.0}
+//! ]"#).unwrap();
+//! let criterion = CriterionData::read("target/no-criterion-here".as_ref());
+//! let report = Report::build(&ReportInput {
+//!     results: &results,
+//!     results_source: "results.json".into(),
+//!     criterion: &criterion,
+//!     commands: vec![],
+//!     generated_unix_s: 0,
+//! });
+//! assert!(report.recommendations[1].summary().starts_with("sharded: 2.58×"));
+//! assert!(report.html().contains("<h2>Recommendations</h2>"));
+//! ```
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`results`] | the types of `results.json` (mirroring the harness's) and its reader |
+//! | [`criterion`] | the reader of criterion's estimates |
+//! | [`stats`] | medians and spreads over repeats |
+//! | [`recommend`] | the workloads and how a backend is chosen for each |
+//! | [`charts`] | the SVG charts |
+//! | [`report`] | the report, assembled and written |
 
 #![deny(missing_docs)]
+
+pub mod charts;
+pub mod criterion;
+mod doc;
+mod format;
+pub mod recommend;
+pub mod report;
+pub mod results;
+pub mod stats;
+
+pub use charts::Chart;
+pub use criterion::{Benchmark, CriterionData, Estimate};
+pub use recommend::{Recommendation, Verdict, Workload};
+pub use report::{Report, ReportInput, WriteError};
+pub use results::{Machine, Percentiles, ResultsError, RunResult, parse_results, read_results};
+pub use stats::Spread;

@@ -7,6 +7,9 @@
 //! |---|---|---|
 //! | `mutex-list` | [`mutex_list`] | the 2015 kernel: one global mutex, two lists, O(n) scans |
 //! | `mutex-map` | [`mutex_map`] | upstream since v6.17: one global mutex, two maps |
+//! | `sharded` | [`sharded`] | a dashmap keyed by token; a writer lock per shard, held across callbacks |
+//! | `rcu` | [`rcu`] | immutable snapshots (a hash trie per bucket) through arc-swap; lock-free reads |
+//! | `lockfree` | [`lockfree`] | a lock-free token table; one lock per token, held across its callbacks only |
 //!
 //! [`Backend`] names them at run time, for command lines and reports; [`Backend::visit`]
 //! hands a generic function the concrete type, so hot loops stay statically dispatched.
@@ -26,8 +29,12 @@
 #![deny(unsafe_code)]
 
 pub mod global;
+pub mod lockfree;
 pub mod mutex_list;
 pub mod mutex_map;
+pub mod rcu;
+pub mod sharded;
+mod writer_lock;
 
 use std::fmt;
 use std::str::FromStr;
@@ -35,8 +42,11 @@ use std::sync::Arc;
 
 use bypass_registry::Registry;
 
+pub use lockfree::LockFree;
 pub use mutex_list::MutexList;
 pub use mutex_map::MutexMap;
+pub use rcu::Rcu;
+pub use sharded::Sharded;
 
 /// A backend, named as the command line and reports spell it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,6 +55,12 @@ pub enum Backend {
     MutexList,
     /// `mutex-map`: [`MutexMap`].
     MutexMap,
+    /// `sharded`: [`Sharded`].
+    Sharded,
+    /// `rcu`: [`Rcu`].
+    Rcu,
+    /// `lockfree`: [`LockFree`].
+    LockFree,
 }
 
 /// A generic operation over backends: [`Backend::visit`] calls `visit` with the concrete type.
@@ -57,13 +73,22 @@ pub trait Visitor {
 
 impl Backend {
     /// Every backend, from the kernel's designs to the scalable ones.
-    pub const ALL: &'static [Backend] = &[Backend::MutexList, Backend::MutexMap];
+    pub const ALL: &'static [Backend] = &[
+        Backend::MutexList,
+        Backend::MutexMap,
+        Backend::Sharded,
+        Backend::Rcu,
+        Backend::LockFree,
+    ];
 
     /// The name: `mutex-list`, `mutex-map`, ….
     pub const fn name(self) -> &'static str {
         match self {
             Backend::MutexList => "mutex-list",
             Backend::MutexMap => "mutex-map",
+            Backend::Sharded => "sharded",
+            Backend::Rcu => "rcu",
+            Backend::LockFree => "lockfree",
         }
     }
 
@@ -75,6 +100,15 @@ impl Backend {
             }
             Backend::MutexMap => {
                 "the upstream kernel design since v6.17: one global mutex, two maps keyed by token"
+            }
+            Backend::Sharded => {
+                "a dashmap keyed by token; a writer lock per shard, held across the callbacks"
+            }
+            Backend::Rcu => {
+                "immutable snapshots (a hash trie per bucket) through arc-swap; readers never wait"
+            }
+            Backend::LockFree => {
+                "a lock-free token table; one lock per token, held across its callbacks only"
             }
         }
     }
@@ -89,6 +123,9 @@ impl Backend {
         match self {
             Backend::MutexList => visitor.visit::<MutexList>(),
             Backend::MutexMap => visitor.visit::<MutexMap>(),
+            Backend::Sharded => visitor.visit::<Sharded>(),
+            Backend::Rcu => visitor.visit::<Rcu>(),
+            Backend::LockFree => visitor.visit::<LockFree>(),
         }
     }
 
@@ -139,3 +176,8 @@ impl FromStr for Backend {
             .ok_or_else(|| UnknownBackend(name.to_string()))
     }
 }
+
+/// The README's Rust examples, compiled and run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

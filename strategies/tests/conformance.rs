@@ -8,3 +8,35 @@ mod mutex_list {
 mod mutex_map {
     bypass_registry::conformance_tests!(bypass_strategies::MutexMap::new());
 }
+
+mod sharded {
+    bypass_registry::conformance_tests!(bypass_strategies::Sharded::new());
+}
+
+/// Two shards: half of all pairs of tokens share one, so same-shard re-entrancy is exercised.
+mod sharded_two_shards {
+    bypass_registry::conformance_tests!(bypass_strategies::Sharded::with_shards(2));
+}
+
+mod rcu {
+    bypass_registry::conformance_tests!(bypass_strategies::Rcu::new());
+}
+
+/// One bucket: every token shares it, and its trie grows deep.
+mod rcu_one_bucket {
+    bypass_registry::conformance_tests!(bypass_strategies::Rcu::with_buckets(1));
+}
+
+mod lockfree {
+    bypass_registry::conformance_tests!(bypass_strategies::LockFree::new());
+}
+
+/// `lockfree` without dormancy: an emptied token's entry is removed at once.
+mod lockfree_no_dormancy {
+    bypass_registry::conformance_tests!(bypass_strategies::LockFree::with_limits(0, 0));
+}
+
+/// `lockfree` sweeping as soon as two tokens are dormant: sweeps race every other operation.
+mod lockfree_eager_sweep {
+    bypass_registry::conformance_tests!(bypass_strategies::LockFree::with_limits(0, 1));
+}

@@ -47,8 +47,17 @@ pub(crate) enum Command {
     /// time budget; exit status 1 on any violation. This is what CI runs.
     Ci(CiArgs),
     /// The main job: every backend over the scenario suite, results written to
-    /// `DIR/results.json`, the headline table printed.
+    /// `DIR/results.json`, the headline table printed, and the report written to
+    /// `DIR/report.html` (as `bypass report` would).
     Compare(CompareArgs),
+    /// Write the report of a `bypass compare` run: the backend to choose for each kind of
+    /// workload, the headline table, charts, the machine and the command that reproduces it.
+    ///
+    /// Reads the results and, where present, criterion's estimates (`cargo bench -p
+    /// bypass-benches`); writes `DIR/report.md`, `DIR/report.html` (one self-contained page)
+    /// and the charts as `DIR/*.svg`. Missing criterion data only leaves its charts empty.
+    /// Exit status 2: the results file is missing or is not results, or DIR cannot be written.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -225,6 +234,23 @@ pub(crate) struct CompareArgs {
     /// The seed of the first repeat (each repeat adds 1); random when absent.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The results of `bypass compare`.
+    #[arg(
+        long,
+        default_value = "bypass-results/results.json",
+        value_name = "FILE"
+    )]
+    pub(crate) results: PathBuf,
+    /// criterion's output directory.
+    #[arg(long, default_value = "target/criterion", value_name = "DIR")]
+    pub(crate) criterion: PathBuf,
+    /// Where to write report.md, report.html and the charts.
+    #[arg(long, default_value = "bypass-results", value_name = "DIR")]
+    pub(crate) out: PathBuf,
 }
 
 pub(crate) fn list(args: &ListArgs) {

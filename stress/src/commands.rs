@@ -248,7 +248,7 @@ pub(crate) fn ci(args: &CiArgs) -> ExitCode {
 }
 
 /// The suite of `bypass compare`: each scenario's scale, quick or full.
-fn compare_scale(scenario: Scenario, quick: bool) -> f64 {
+pub(crate) fn compare_scale(scenario: Scenario, quick: bool) -> f64 {
     let full = match scenario {
         Scenario::DeliveryLookup => 0.5,
         _ => 1.0,
@@ -262,18 +262,78 @@ fn compare_cap(backend: Backend, quick: bool) -> Option<Duration> {
     (backend == Backend::MutexList).then(|| Duration::from_secs(if quick { 5 } else { 30 }))
 }
 
+/// Runs `config` in a child `bypass run` process, so that no run inherits another's state
+/// (allocator arenas, arc-swap's per-thread slots, epoch garbage, peak RSS). Returns the result
+/// and, if the run broke a guarantee, what the child printed about it.
+fn run_isolated(config: &RunConfig, dir: &Path) -> Result<(RunResult, Option<String>), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bypass binary: {e}"))?;
+    let json = dir.join(format!(
+        ".run-{}-{}-{}.json",
+        config.scenario, config.backend, config.seed
+    ));
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("run")
+        .args(["--backend", config.backend.name()])
+        .args(["--scenario", config.scenario.name()])
+        .args(["--seed", &config.seed.to_string()])
+        .args(["--scale", &config.scale.to_string()])
+        .arg("--json")
+        .arg(&json);
+    if let Some(cap) = config.time_cap {
+        command.args(["--time-cap", &format!("{}ms", cap.as_millis())]);
+    }
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot start `bypass run`: {e}"))?;
+    let violated = match output.status.code() {
+        Some(0) => None,
+        Some(1) => Some(String::from_utf8_lossy(&output.stderr).into_owned()),
+        _ => {
+            return Err(format!(
+                "`bypass run` for {} on {} failed ({}): {}",
+                config.scenario,
+                config.backend,
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+    };
+    let text = std::fs::read_to_string(&json)
+        .map_err(|e| format!("cannot read `{}`: {e}", json.display()))?;
+    let _ = std::fs::remove_file(&json);
+    let result = serde_json::from_str(&text)
+        .map_err(|e| format!("`{}` is not a run result: {e}", json.display()))?;
+    Ok((result, violated))
+}
+
 pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
     let seed = seed_or_random(args.seed);
     let started = Instant::now();
     let mut results: Vec<RunResult> = Vec::new();
     let mut violated = 0;
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        eprintln!("error: cannot create `{}`: {e}", args.out.display());
+        return ExitCode::from(BAD_INPUT);
+    }
     println!(
-        "bypass compare{}: {} backends x {} scenarios x {} repeats, seed {seed}",
+        "bypass compare{}: {} backends x {} scenarios x {} repeats, seed {seed}, each run in its own process",
         if args.quick { " --quick" } else { "" },
         Backend::ALL.len(),
         Scenario::ALL.len(),
         args.repeat
     );
+    let total = u64::from(args.repeat) * (Scenario::ALL.len() * Backend::ALL.len()) as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("[{elapsed_precise}] {wide_bar} {pos}/{len} runs {msg}")
+                .expect("a valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
     for repeat in 0..args.repeat {
         for &scenario in Scenario::ALL {
             for &backend in Backend::ALL {
@@ -287,34 +347,35 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
                     faults: Faults::default(),
                     time_cap: compare_cap(backend, args.quick),
                 };
-                let out = match run_with_progress(&config, &format!("{scenario} {backend}")) {
+                bar.set_message(format!("{scenario} {backend}"));
+                let (result, violations) = match run_isolated(&config, &args.out) {
                     Ok(out) => out,
                     Err(e) => {
+                        bar.abandon();
                         eprintln!("error: {e}");
                         return ExitCode::from(BAD_INPUT);
                     }
                 };
-                let r = &out.result;
-                println!(
-                    "  {:<17} {:<11} {:>12.0} ops/s{}{}",
-                    r.scenario,
-                    r.backend,
-                    r.ops_per_s,
-                    if r.capped { "  (capped)" } else { "" },
-                    if out.violations.is_empty() {
-                        ""
-                    } else {
-                        "  VIOLATED"
+                bar.inc(1);
+                bar.suspend(|| {
+                    println!(
+                        "  {:<17} {:<11} {:>12.0} ops/s{}{}",
+                        result.scenario,
+                        result.backend,
+                        result.ops_per_s,
+                        if result.capped { "  (capped)" } else { "" },
+                        if violations.is_some() { "  VIOLATED" } else { "" }
+                    );
+                    if let Some(text) = &violations {
+                        eprint!("{text}");
                     }
-                );
-                if !out.violations.is_empty() {
-                    violated += 1;
-                    print_violations(&out.violations, config.seed);
-                }
-                results.push(out.result);
+                });
+                violated += usize::from(violations.is_some());
+                results.push(result);
             }
         }
     }
+    bar.finish_and_clear();
     let path = args.out.join("results.json");
     if let Err(e) = write_json(&path, &results) {
         eprintln!("error: {e}");
@@ -327,6 +388,10 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         started.elapsed().as_secs_f64(),
         path.display()
     );
+    if let Err(e) = crate::report_cmd::after_compare(args, seed) {
+        eprintln!("error: {e}");
+        return ExitCode::from(BAD_INPUT);
+    }
     if violated == 0 {
         ExitCode::SUCCESS
     } else {

@@ -10,6 +10,7 @@ use clap::Parser;
 mod cli;
 mod commands;
 mod replay;
+mod report_cmd;
 
 fn main() -> ExitCode {
     // Injected panics are expected by the thousand in a stress run: keep them quiet, and
@@ -30,5 +31,6 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => commands::run(&args),
         cli::Command::Ci(args) => commands::ci(&args),
         cli::Command::Compare(args) => commands::compare(&args),
+        cli::Command::Report(args) => report_cmd::run(&args),
     }
 }

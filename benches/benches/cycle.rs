@@ -1,0 +1,124 @@
+//! The connect+disconnect cycle on every backend of `Backend::ALL`, and its floor:
+//!
+//! - `cycle_population`: one thread, with 0 to 100,000 unrelated live tokens registered first.
+//! - `cycle_threads`: 1 to 16 threads at once, each on its own token.
+//! - `floor`: the same inserts and removes on raw concurrent maps (dashmap, papaya), with no
+//!   protocol, at the same populations and thread counts: what a backend would cost if the
+//!   registry were only its map.
+//! - `callback_cost`: 2 threads whose `stop` and `start` callbacks take 1 µs each.
+
+mod common;
+
+use std::time::Duration;
+
+use bypass_benches::{
+    CALLBACK_COST, DashMapFloor, Floor, POPULATIONS, Pair, PapayaFloor, Subject, THREADS,
+};
+use bypass_strategies::Backend;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
+
+use common::{Population, Threads, population, threads};
+
+/// Samples per benchmark in the full groups: fewer than criterion's 100, because the whole run
+/// has to fit in about a quarter of an hour on two shared cores; 30 still gives a usable median.
+const SAMPLES: usize = 30;
+
+/// Sets the timing of a full group: about 5 s a benchmark with the analysis, so the default
+/// `cargo bench -p bypass-benches` stays well under 20 minutes with five backends.
+fn full_timing(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .sample_size(SAMPLES)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+}
+
+fn cycle_population(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cycle_population");
+    for &backend in Backend::ALL {
+        for live in POPULATIONS {
+            full_timing(&mut group);
+            if backend == Backend::MutexList && live >= 100_000 {
+                // mutex-list scans its lists on every call: at 100,000 live tokens one cycle
+                // costs hundreds of µs (and populating it, seconds). Keep the point, the whole
+                // reason upstream left lists, but with the fewest samples criterion allows and
+                // a short measurement, so the group stays practical.
+                group
+                    .sample_size(10)
+                    .warm_up_time(Duration::from_millis(500))
+                    .measurement_time(Duration::from_secs(2));
+            }
+            backend.visit(Population {
+                group: &mut group,
+                id: BenchmarkId::new(backend.name(), live),
+                live,
+            });
+        }
+    }
+    group.finish();
+}
+
+fn cycle_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cycle_threads");
+    full_timing(&mut group);
+    for &backend in Backend::ALL {
+        for count in THREADS {
+            backend.visit(Threads {
+                group: &mut group,
+                id: BenchmarkId::new(backend.name(), count),
+                threads: count,
+                pair: Pair::noop,
+            });
+        }
+    }
+    group.finish();
+}
+
+fn floor_of<F: Floor + Subject>(group: &mut BenchmarkGroup<'_, WallTime>) {
+    for live in POPULATIONS {
+        let id = BenchmarkId::new(F::NAME, format!("population={live}"));
+        population::<F>(group, id, live);
+    }
+    for count in THREADS {
+        let id = BenchmarkId::new(F::NAME, format!("threads={count}"));
+        threads::<F>(group, id, count, Pair::noop);
+    }
+}
+
+fn floor(c: &mut Criterion) {
+    let mut group = c.benchmark_group("floor");
+    full_timing(&mut group);
+    floor_of::<DashMapFloor>(&mut group);
+    floor_of::<PapayaFloor>(&mut group);
+    group.finish();
+}
+
+fn callback_pair() -> Pair {
+    Pair::spinning(CALLBACK_COST)
+}
+
+fn callback_cost(c: &mut Criterion) {
+    let mut group = c.benchmark_group("callback_cost");
+    full_timing(&mut group);
+    for &backend in Backend::ALL {
+        // Each cycle spends 8 µs in callbacks (stop and start on both sides, at connect and at
+        // disconnect): a backend that runs different tokens' callbacks in parallel approaches
+        // 8 µs an iteration on two cores, a global lock 16 µs.
+        backend.visit(Threads {
+            group: &mut group,
+            id: BenchmarkId::new(backend.name(), "threads=2,callback=1us"),
+            threads: 2,
+            pair: callback_pair,
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    cycle_population,
+    cycle_threads,
+    floor,
+    callback_cost
+);
+criterion_main!(benches);

@@ -1,0 +1,770 @@
+//! The report: assembled from the results and criterion's estimates, written as
+//! `report.md`, `report.html` and one SVG file per chart.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::charts::{self, Chart, Colors};
+use crate::criterion::CriterionData;
+use crate::doc::{self, Block, Cell, Span, bold, code, text};
+use crate::format;
+use crate::recommend::{self, MIN_MARGIN, Recommendation, Verdict};
+use crate::results::{Machine, RunResult};
+use crate::stats::Spread;
+
+/// What a report is made from.
+#[derive(Debug)]
+pub struct ReportInput<'a> {
+    /// The runs of `results.json`.
+    pub results: &'a [RunResult],
+    /// Where they were read from, as the report should name it.
+    pub results_source: String,
+    /// Criterion's estimates (possibly none).
+    pub criterion: &'a CriterionData,
+    /// The commands that reproduce the report, one a line.
+    pub commands: Vec<String>,
+    /// When the report is made, in seconds since the Unix epoch.
+    pub generated_unix_s: u64,
+}
+
+/// A finished report.
+#[derive(Debug)]
+pub struct Report {
+    /// The recommendation for each workload.
+    pub recommendations: Vec<Recommendation>,
+    /// What the reader must know before trusting the figures: broken guarantees, capped runs,
+    /// mixed machines, unreadable criterion files.
+    pub warnings: Vec<String>,
+    /// The charts drawn.
+    pub charts: Vec<Chart>,
+    blocks: Vec<Block>,
+}
+
+/// A file of the report could not be written.
+#[derive(Debug)]
+pub struct WriteError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// The system's error.
+    pub error: std::io::Error,
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot write `{}`: {}", self.path.display(), self.error)
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// The runs without a callback cost: the ones the headline, the latency charts and every
+/// workload but slow callbacks are about.
+fn baseline(results: &[RunResult]) -> Vec<&RunResult> {
+    results.iter().filter(|r| r.callback_cost_ns == 0).collect()
+}
+
+fn scenarios_of(runs: &[&RunResult]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in runs {
+        if !out.contains(&r.scenario) {
+            out.push(r.scenario.clone());
+        }
+    }
+    out
+}
+
+/// The most runs any backend has of any scenario.
+fn repeats(runs: &[&RunResult]) -> usize {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in runs {
+        *counts.entry((&r.backend, &r.scenario)).or_insert(0usize) += 1;
+    }
+    counts.into_values().max().unwrap_or(0)
+}
+
+/// The command that replays one run.
+fn run_command(r: &RunResult) -> String {
+    let mut cmd = format!(
+        "cargo run --release -- run --backend {} --scenario {} --seed {} --scale {}",
+        r.backend, r.scenario, r.seed, r.scale
+    );
+    if r.callback_cost_ns > 0 {
+        cmd.push_str(&format!(" --callback-cost {}ns", r.callback_cost_ns));
+    }
+    if r.fail_rate > 0.0 {
+        cmd.push_str(&format!(" --fail-rate {}", r.fail_rate));
+    }
+    if r.panic_rate > 0.0 {
+        cmd.push_str(&format!(" --panic-rate {}", r.panic_rate));
+    }
+    cmd
+}
+
+fn warnings(results: &[RunResult], criterion: &CriterionData) -> Vec<Vec<Span>> {
+    let mut out = Vec::new();
+    for r in results.iter().filter(|r| r.violations > 0) {
+        out.push(vec![
+            bold(format!("{} broke a guarantee", r.backend)),
+            text(format!(
+                " in {} ({} violation{}, seed {}): its figures are not comparable and it is never recommended. Replay it with ",
+                r.scenario,
+                r.violations,
+                if r.violations == 1 { "" } else { "s" },
+                r.seed
+            )),
+            code(run_command(r)),
+        ]);
+    }
+    let mut capped: Vec<String> = Vec::new();
+    for r in results.iter().filter(|r| r.capped) {
+        let name = format!("{} in {}", r.backend, r.scenario);
+        if !capped.contains(&name) {
+            capped.push(name);
+        }
+    }
+    if !capped.is_empty() {
+        out.push(vec![
+            bold("Capped runs: "),
+            text(format!(
+                "{}. Each hit its time cap before the end of its plan, so its figures cover only the part it ran; it is marked \"capped\" in the tables, and left out of the best marks and of the recommendations for that scenario.",
+                capped.join(", ")
+            )),
+        ]);
+    }
+    let machines: BTreeSet<(&str, &str, usize, u64)> = results
+        .iter()
+        .map(|r| {
+            (
+                r.machine.cpu.as_str(),
+                r.machine.rustc.as_str(),
+                r.machine.cores,
+                r.machine.memory_bytes,
+            )
+        })
+        .collect();
+    if machines.len() > 1 {
+        out.push(vec![
+            bold("Mixed machines: "),
+            text(format!(
+                "the results come from {} different machines (or compilers); comparisons across them mean little.",
+                machines.len()
+            )),
+        ]);
+    }
+    if !criterion.benchmarks.is_empty() {
+        for problem in &criterion.problems {
+            out.push(vec![text(format!("criterion: {problem}"))]);
+        }
+    }
+    if !results.is_empty() && repeats(&results.iter().collect::<Vec<_>>()) <= 1 {
+        out.push(vec![
+            bold("One run each: "),
+            text(
+                "no spread was measured, so a small lead may be noise. Rerun with --repeat 5 for medians and ranges.",
+            ),
+        ]);
+    }
+    out
+}
+
+/// The best median of a column, among cells that may be marked best.
+fn best_of(values: &[Option<(Spread, bool)>], higher_is_better: bool) -> Option<f64> {
+    let eligible = values
+        .iter()
+        .flatten()
+        .filter(|(_, ok)| *ok)
+        .map(|(s, _)| s.median);
+    if higher_is_better {
+        eligible.reduce(f64::max)
+    } else {
+        eligible.reduce(f64::min)
+    }
+}
+
+/// A backend × scenario table of one figure.
+fn headline_table(
+    runs: &[&RunResult],
+    backends: &[String],
+    scenarios: &[String],
+    figure: fn(&RunResult) -> Option<f64>,
+    write: fn(f64) -> String,
+    higher_is_better: bool,
+) -> Block {
+    // cells[b][s]: the figure's spread, and whether it may be marked best.
+    let cells: Vec<Vec<Option<(Spread, bool)>>> = backends
+        .iter()
+        .map(|b| {
+            scenarios
+                .iter()
+                .map(|s| {
+                    let mine: Vec<&&RunResult> = runs
+                        .iter()
+                        .filter(|r| &r.backend == b && &r.scenario == s)
+                        .collect();
+                    let spread = Spread::of(mine.iter().filter_map(|r| figure(r)))?;
+                    let clean = mine.iter().all(|r| !r.capped && r.violations == 0);
+                    Some((spread, clean))
+                })
+                .collect()
+        })
+        .collect();
+    let best: Vec<Option<f64>> = (0..scenarios.len())
+        .map(|s| {
+            let column: Vec<Option<(Spread, bool)>> = cells.iter().map(|row| row[s]).collect();
+            best_of(&column, higher_is_better)
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for (b, backend) in backends.iter().enumerate() {
+        let mut row = vec![Cell::plain(backend.clone())];
+        for (s, scenario) in scenarios.iter().enumerate() {
+            let Some((spread, clean)) = cells[b][s] else {
+                row.push(Cell::plain("—"));
+                continue;
+            };
+            let mine: Vec<&&RunResult> = runs
+                .iter()
+                .filter(|r| &r.backend == backend && &r.scenario == scenario)
+                .collect();
+            let is_best = clean && best[s] == Some(spread.median);
+            let mut body = write(spread.median);
+            if is_best {
+                body.push_str(" ★");
+            }
+            let mut spans = vec![text(body)];
+            if spread.low < spread.high {
+                spans.push(Span::Range(format!(
+                    "{}–{}",
+                    write(spread.low),
+                    write(spread.high)
+                )));
+            }
+            if mine.iter().any(|r| r.capped) {
+                spans.push(text(" (capped)"));
+            }
+            let violations: usize = mine.iter().map(|r| r.violations).sum();
+            if violations > 0 {
+                spans.push(text(format!(" ⚠ {violations} violations")));
+            }
+            row.push(Cell {
+                spans,
+                best: is_best,
+                warn: !clean,
+            });
+        }
+        rows.push(row);
+    }
+    let mut head = vec!["backend".to_string()];
+    head.extend(scenarios.iter().cloned());
+    Block::Table {
+        head,
+        rows,
+        prose: false,
+    }
+}
+
+fn recommendation_table(recs: &[Recommendation]) -> Block {
+    let rows = recs
+        .iter()
+        .map(|r| {
+            let scenarios = r.workload.scenarios();
+            let workload = if scenarios.is_empty() {
+                Cell::plain(r.workload.title())
+            } else {
+                Cell {
+                    spans: vec![
+                        bold(r.workload.title()),
+                        text(format!(" ({})", scenarios.join(", "))),
+                    ],
+                    ..Cell::default()
+                }
+            };
+            let (choose, margin) = match &r.verdict {
+                Verdict::Winner {
+                    backend,
+                    runner_up: Some(runner_up),
+                    ratio: Some(ratio),
+                } => (
+                    Cell {
+                        spans: vec![bold(backend.clone())],
+                        best: true,
+                        warn: false,
+                    },
+                    Cell::plain(format!(
+                        "{} the {} of {runner_up}",
+                        format::ratio(*ratio),
+                        r.unit
+                    )),
+                ),
+                Verdict::Winner { backend, .. } => (
+                    Cell {
+                        spans: vec![bold(backend.clone())],
+                        best: true,
+                        warn: false,
+                    },
+                    Cell::plain("the only backend with usable figures"),
+                ),
+                Verdict::NoClearWinner {
+                    leaders,
+                    ratio,
+                    overlap,
+                } => (
+                    Cell::plain(format!("no clear winner: {}", leaders.join(", "))),
+                    Cell::plain(format!(
+                        "{} between the first two, which {}",
+                        format::ratio(*ratio),
+                        recommend::tie_reason(*overlap)
+                    )),
+                ),
+                Verdict::NoData => (Cell::plain("no data"), Cell::plain("—")),
+            };
+            let basis = Cell {
+                spans: doc::ticks(&r.basis),
+                ..Cell::default()
+            };
+            vec![workload, choose, margin, basis]
+        })
+        .collect();
+    Block::Table {
+        head: vec![
+            "workload".into(),
+            "choose".into(),
+            "by how much".into(),
+            "measured by".into(),
+        ],
+        rows,
+        prose: true,
+    }
+}
+
+fn ranking(r: &Recommendation) -> Vec<Span> {
+    let mut spans = vec![bold(format!("{}: ", r.workload.title()))];
+    if r.candidates.is_empty() && r.excluded.is_empty() {
+        spans.push(text("no data."));
+        return spans;
+    }
+    let ranked: Vec<String> = r
+        .candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let unit_value = |v: f64| format!("{} {}", format::si(v), r.unit);
+            let figure = if c.score.low == c.score.high {
+                unit_value(c.score.median)
+            } else {
+                format!(
+                    "{} ({}–{})",
+                    unit_value(c.score.median),
+                    format::si(c.score.low),
+                    format::si(c.score.high)
+                )
+            };
+            format!("{}. {} {figure}", i + 1, c.backend)
+        })
+        .collect();
+    spans.push(text(ranked.join("; ")));
+    if !r.excluded.is_empty() {
+        let excluded: Vec<String> = r
+            .excluded
+            .iter()
+            .map(|e| format!("{} ({})", e.backend, e.reason))
+            .collect();
+        spans.push(text(format!(". Left out: {}", excluded.join("; "))));
+    }
+    spans.push(text("."));
+    spans
+}
+
+fn machine_items(results: &[RunResult], generated_unix_s: u64) -> Vec<Vec<Span>> {
+    let mut items = Vec::new();
+    let machines: Vec<&Machine> = {
+        let mut seen: Vec<&Machine> = Vec::new();
+        for r in results {
+            if !seen.contains(&&r.machine) {
+                seen.push(&r.machine);
+            }
+        }
+        seen
+    };
+    if machines.is_empty() {
+        items.push(vec![text("machine: unknown (no results)")]);
+    }
+    for m in machines {
+        items.push(vec![
+            bold("CPU: "),
+            text(format!("{} ({} cores available)", m.cpu, m.cores)),
+        ]);
+        let memory = if m.memory_bytes > 0 {
+            format::bytes(m.memory_bytes)
+        } else {
+            "unknown".into()
+        };
+        items.push(vec![bold("memory: "), text(memory)]);
+        items.push(vec![bold("compiler: "), text(m.rustc.clone())]);
+    }
+    items.push(vec![
+        bold("report generated: "),
+        text(format::utc(generated_unix_s)),
+    ]);
+    items
+}
+
+impl Report {
+    /// Computes everything the report says from `input`.
+    pub fn build(input: &ReportInput<'_>) -> Report {
+        let results = input.results;
+        let criterion = input.criterion;
+        let runs = baseline(results);
+        let backends = recommend::backends(results, criterion);
+        let result_backends: Vec<String> = backends
+            .iter()
+            .filter(|b| results.iter().any(|r| &r.backend == *b))
+            .cloned()
+            .collect();
+        let scenarios = scenarios_of(&runs);
+        let colors = Colors::new(&backends);
+        let recommendations = recommend::recommend(results, criterion);
+        let warning_spans = warnings(results, criterion);
+
+        let mut blocks = vec![Block::Title("bypass report".into())];
+        let n_repeats = repeats(&runs);
+        let mut intro = doc::ticks(&format!(
+            "Generated {} from {} ({} run{}: {} backend{} × {} scenario{} × {} repeat{})",
+            format::utc(input.generated_unix_s),
+            input.results_source,
+            results.len(),
+            if results.len() == 1 { "" } else { "s" },
+            result_backends.len(),
+            if result_backends.len() == 1 { "" } else { "s" },
+            scenarios.len(),
+            if scenarios.len() == 1 { "" } else { "s" },
+            n_repeats,
+            if n_repeats == 1 { "" } else { "s" },
+        ));
+        if criterion.benchmarks.is_empty() {
+            intro.extend(doc::ticks(&format!(
+                "; no criterion data ({}).",
+                criterion
+                    .problems
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "none read".into())
+            )));
+        } else {
+            intro.extend(doc::ticks(&format!(
+                " and {} criterion benchmarks under `{}`.",
+                criterion.benchmarks.len(),
+                criterion.dir.display()
+            )));
+        }
+        blocks.push(Block::Para(intro));
+
+        if !warning_spans.is_empty() {
+            blocks.push(Block::Heading("Warnings".into()));
+            blocks.push(Block::List(warning_spans.clone()));
+        }
+
+        blocks.push(Block::Heading("Recommendations".into()));
+        blocks.push(Block::Para(vec![text(format!(
+            "Computed from the figures below. A backend wins a workload when its median beats the runner-up's by at least {} and the runner-up's best run stays below the winner's worst; otherwise there is no clear winner. A backend that broke a guarantee is never recommended, and a capped run does not count.",
+            format::ratio(MIN_MARGIN)
+        ))]));
+        blocks.push(recommendation_table(&recommendations));
+        blocks.push(Block::List(recommendations.iter().map(ranking).collect()));
+
+        blocks.push(Block::Heading("Headline".into()));
+        if runs.is_empty() {
+            blocks.push(Block::Missing("no stress runs in the results".into()));
+        } else {
+            blocks.push(Block::Para(vec![text(
+                "Each backend × scenario: the median over the repeats, with the lowest and highest run in parentheses when there are several. ★ marks the best of each column among runs that were neither capped nor broke a guarantee; \"capped\" marks runs stopped by their time cap, ⚠ runs that broke a guarantee.",
+            )]));
+            blocks.push(Block::Subheading(
+                "Throughput (operations a second, higher is better)".into(),
+            ));
+            blocks.push(headline_table(
+                &runs,
+                &result_backends,
+                &scenarios,
+                |r| Some(r.ops_per_s),
+                format::si,
+                true,
+            ));
+            blocks.push(Block::Subheading(
+                "Register latency, p99.9 (lower is better)".into(),
+            ));
+            blocks.push(headline_table(
+                &runs,
+                &result_backends,
+                &scenarios,
+                |r| {
+                    r.latency_ns
+                        .get("register")
+                        .filter(|p| p.count > 0)
+                        .map(|p| p.p999 as f64)
+                },
+                format::ns,
+                false,
+            ));
+        }
+
+        blocks.push(Block::Heading("Charts".into()));
+        let mut charts = Vec::new();
+        let mut chart_block =
+            |title: &str, chart: Result<Chart, String>, blocks: &mut Vec<Block>| {
+                blocks.push(Block::Subheading(title.into()));
+                match chart {
+                    Ok(chart) => {
+                        charts.push(chart.clone());
+                        blocks.push(Block::Chart(chart));
+                    }
+                    Err(why) => blocks.push(Block::Missing(why)),
+                }
+            };
+        chart_block(
+            "Throughput against threads",
+            charts::throughput_threads(results, criterion, &colors, &backends),
+            &mut blocks,
+        );
+        chart_block(
+            "Connect+disconnect cost against live tokens",
+            charts::cost_population(criterion, &colors, &backends),
+            &mut blocks,
+        );
+        chart_block(
+            "Lookup throughput under churn",
+            charts::lookup(results, criterion, &colors, &backends),
+            &mut blocks,
+        );
+        let latency = charts::latency(results, &colors, &result_backends);
+        if latency.is_empty() {
+            chart_block(
+                "Latency percentiles",
+                Err("no stress runs with latency figures".into()),
+                &mut blocks,
+            );
+        }
+        for chart in latency {
+            let title = format!("Latency: {}", chart.title.split(':').next().unwrap_or(""));
+            chart_block(&title, Ok(chart), &mut blocks);
+        }
+
+        blocks.push(Block::Heading("Machine and reproduction".into()));
+        blocks.push(Block::List(machine_items(results, input.generated_unix_s)));
+        if input.commands.is_empty() {
+            blocks.push(Block::Missing(
+                "the commands that made these results are not known".into(),
+            ));
+        } else {
+            blocks.push(Block::Para(vec![text(
+                "To reproduce this report, from the repository root:",
+            )]));
+            blocks.push(Block::Commands(input.commands.clone()));
+        }
+
+        Report {
+            recommendations,
+            warnings: warning_spans
+                .iter()
+                .map(|spans| {
+                    doc::markdown(&[Block::Para(spans.clone())])
+                        .trim()
+                        .to_string()
+                })
+                .collect(),
+            charts,
+            blocks,
+        }
+    }
+
+    /// The report in Markdown; charts are linked as the SVG files next to it.
+    pub fn markdown(&self) -> String {
+        doc::markdown(&self.blocks)
+    }
+
+    /// The report as one self-contained HTML page: the same content, the charts inline.
+    pub fn html(&self) -> String {
+        doc::html(&self.blocks)
+    }
+
+    /// Writes `report.md`, `report.html` and the charts' SVG files into `dir` (created if
+    /// needed), and returns the paths written, the HTML first.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, WriteError> {
+        std::fs::create_dir_all(dir).map_err(|error| WriteError {
+            path: dir.to_path_buf(),
+            error,
+        })?;
+        let mut files = vec![
+            (dir.join("report.html"), self.html()),
+            (dir.join("report.md"), self.markdown()),
+        ];
+        for chart in &self.charts {
+            files.push((dir.join(&chart.file), chart.svg.clone()));
+        }
+        let mut written = Vec::new();
+        for (path, body) in files {
+            std::fs::write(&path, body).map_err(|error| WriteError {
+                path: path.clone(),
+                error,
+            })?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::criterion::tests::temp_dir;
+    use crate::recommend::tests::repeats;
+
+    fn synthetic() -> Vec<RunResult> {
+        let mut results = Vec::new();
+        for scenario in [
+            "irqfd-flood",
+            "boot-storm",
+            "serverless-churn",
+            "delivery-lookup",
+        ] {
+            repeats(
+                &mut results,
+                scenario,
+                &[("mutex-list", 1e3), ("mutex-map", 5e4), ("lockfree", 2e5)],
+                0.05,
+            );
+        }
+        for r in &mut results {
+            if r.backend == "mutex-list" && r.scenario == "irqfd-flood" {
+                r.capped = true;
+            }
+            if r.backend == "mutex-map" && r.scenario == "serverless-churn" && r.seed == 2 {
+                r.violations = 3;
+            }
+        }
+        results
+    }
+
+    fn build(results: &[RunResult]) -> Report {
+        Report::build(&ReportInput {
+            results,
+            results_source: "results.json".into(),
+            criterion: &CriterionData::read(Path::new("/nonexistent/criterion")),
+            commands: vec!["cargo run --release -- compare --repeat 3 --seed 1".into()],
+            generated_unix_s: 1_751_292_300,
+        })
+    }
+
+    #[test]
+    fn flags_capped_runs_and_violations() {
+        let report = build(&synthetic());
+        let md = report.markdown();
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("mutex-map broke a guarantee"))
+        );
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("mutex-list in irqfd-flood"))
+        );
+        assert!(
+            md.contains("--backend mutex-map --scenario serverless-churn --seed 2"),
+            "{md}"
+        );
+        assert!(md.contains("(capped)"));
+        assert!(md.contains("⚠ 3 violations"));
+        // lockfree is best everywhere, and marked so.
+        assert!(
+            md.contains("| lockfree | **200 k ★ (190 k–210 k)** |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn every_section_is_there_without_criterion() {
+        let mut results = synthetic();
+        for r in &mut results {
+            r.violations = 0;
+        }
+        let report = build(&results);
+        let md = report.markdown();
+        for section in [
+            "## Recommendations",
+            "## Headline",
+            "### Throughput",
+            "### Register latency, p99.9",
+            "## Charts",
+            "## Machine and reproduction",
+            "Synthetic CPU (2 cores available)",
+            "8.0 GiB",
+            "rustc 1.95.0",
+            "2025-06-30 14:05 UTC",
+            "compare --repeat 3 --seed 1",
+            "no criterion data",
+            "No data: no criterion `cycle_population` data",
+        ] {
+            assert!(md.contains(section), "missing {section:?} in\n{md}");
+        }
+        let boot = &report.recommendations[0];
+        assert!(matches!(&boot.verdict, Verdict::Winner { backend, .. } if backend == "lockfree"));
+        assert!(md.contains("| **Boot storms** (boot-storm, restore-storm, irqfd-flood) | **lockfree** | 4.00× the ops/s of mutex-map |"), "{md}");
+        // The charts that results alone allow: lookup from delivery-lookup, and latencies.
+        let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
+        assert_eq!(
+            files,
+            [
+                "lookup.svg",
+                "latency-irqfd-flood.svg",
+                "latency-boot-storm.svg",
+                "latency-serverless-churn.svg",
+                "latency-delivery-lookup.svg"
+            ]
+        );
+        let html = report.html();
+        assert_eq!(html.matches("<svg").count(), 5);
+        assert!(html.contains("<h2>Recommendations</h2>"));
+    }
+
+    #[test]
+    fn writes_the_files() {
+        let dir = temp_dir("report-write");
+        let report = build(&synthetic());
+        let written = report.write(&dir.join("out")).unwrap();
+        assert!(written[0].ends_with("report.html"));
+        for name in [
+            "report.html",
+            "report.md",
+            "lookup.svg",
+            "latency-boot-storm.svg",
+        ] {
+            assert!(dir.join("out").join(name).is_file(), "{name}");
+        }
+        // A file where the directory should be: an error, not a panic.
+        std::fs::write(dir.join("file"), "x").unwrap();
+        let err = report.write(&dir.join("file")).unwrap_err();
+        assert!(err.to_string().contains("cannot write"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_empty_results_file_still_reports() {
+        let report = build(&[]);
+        let md = report.markdown();
+        assert!(md.contains("No data: no stress runs"));
+        assert!(
+            report
+                .recommendations
+                .iter()
+                .all(|r| r.verdict == Verdict::NoData)
+        );
+    }
+}
