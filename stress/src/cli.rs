@@ -189,17 +189,17 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) seed: Option<u64>,
     /// Grow or shrink the scenario's sizes (1 is PROTOCOL.md's).
-    #[arg(long, default_value = "1", value_parser = parse_scale)]
+    #[arg(long, default_value = "1", value_parser = parse_scale, allow_negative_numbers = true)]
     pub(crate) scale: f64,
     /// Each stop/start/add/del callback busy-waits this long (e.g. `1us`), as an
     /// interrupt-remapping update would.
     #[arg(long, default_value = "0", value_parser = parse_duration)]
     pub(crate) callback_cost: Duration,
     /// Share of participants whose add callback returns an error, in 0..1.
-    #[arg(long, default_value = "0", value_parser = parse_rate)]
+    #[arg(long, default_value = "0", value_parser = parse_rate, allow_negative_numbers = true)]
     pub(crate) fail_rate: f64,
     /// Share of participants that panic in one of their callbacks, in 0..1.
-    #[arg(long, default_value = "0", value_parser = parse_rate)]
+    #[arg(long, default_value = "0", value_parser = parse_rate, allow_negative_numbers = true)]
     pub(crate) panic_rate: f64,
     /// Stop starting new operations after this long (e.g. `30s`); the run is reported as
     /// capped.
