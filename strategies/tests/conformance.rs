@@ -30,13 +30,3 @@ mod rcu_one_bucket {
 mod lockfree {
     bypass_registry::conformance_tests!(bypass_strategies::LockFree::new());
 }
-
-/// `lockfree` without dormancy: an emptied token's entry is removed at once.
-mod lockfree_no_dormancy {
-    bypass_registry::conformance_tests!(bypass_strategies::LockFree::with_limits(0, 0));
-}
-
-/// `lockfree` sweeping as soon as two tokens are dormant: sweeps race every other operation.
-mod lockfree_eager_sweep {
-    bypass_registry::conformance_tests!(bypass_strategies::LockFree::with_limits(0, 1));
-}

@@ -1,11 +1,15 @@
-//! Loom models of the `lockfree` backend's per-token state machine.
+//! Loom models of the `lockfree` backend: its per-token state machine and its lock-free table.
 //!
 //! Run with `.ci/loom` (`LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p
 //! bypass-strategies --test loom --release`). Under `--cfg loom`, `lockfree`'s `sync` facade
-//! hands out loom's mutex, `Arc` and atomics, and its token table is a loom-mutex-protected
-//! `HashMap` instead of papaya (which does not run under loom): these models check every
-//! interleaving of the slot protocol built on the table (insert-if-absent of a new slot, the
-//! per-token lock, the retired flag, replace and remove), with the table as a linearizable map.
+//! hands out loom's mutex, `Arc` and atomics, so these models explore every interleaving (up to
+//! two preemptions a thread) of the real code: the Harris–Michael lists of the table (insert if
+//! absent, mark, unlink, the snapshot pointer) and the slot protocol on top (the per-token lock,
+//! the retired flag). Two things differ from a normal build: the table has a single bucket, so
+//! every token of a model shares one list and the list's races are explored; and epoch
+//! reclamation is replaced by keeping every retired node and snapshot until the table is
+//! dropped (crossbeam-epoch does not run under loom), so these models check the algorithm's
+//! logic, not the timing of frees, which is crossbeam-epoch's.
 //!
 //! Loom runs its threads as coroutines of one OS thread, so the registry's thread-local record
 //! of "this thread is inside a callback" is shared by them. That is sound here because no loom
@@ -271,5 +275,70 @@ fn removal_races_two_registers() {
         assert_eq!(old.late_calls(), 0);
         assert!(registry.is_paired(token()));
         assert_eq!(registry.population(), population(1, 1));
+    });
+}
+
+/// Two tokens in one list (under loom the table has a single bucket): one token is inserted and
+/// removed while the other is inserted. Both inserts land, the removal unlinks only its node,
+/// and lookups agree with the registry's state at the end.
+#[test]
+fn neighbours_in_one_list() {
+    loom::model(|| {
+        let registry = Arc::new(LockFree::new());
+        let log = EventLog::new();
+        let other = Token::new(2).unwrap();
+        let churner = {
+            let (registry, log) = (registry.clone(), log.clone());
+            thread::spawn(move || {
+                registry
+                    .register_producer(token(), probe(Side::Producer, &log))
+                    .unwrap();
+                drop(registry.unregister_producer(token()).unwrap());
+            })
+        };
+        registry
+            .register_consumer(other, StdArc::new(Probe::new(Side::Consumer, 2, &log)))
+            .unwrap();
+        churner.join().unwrap();
+        assert!(log.take().is_empty(), "no pair, no callback");
+        assert!(registry.producer(token()).is_none());
+        assert!(registry.consumer(other).is_some());
+        assert_eq!(registry.population(), population(0, 1));
+        // The list still works: both tokens can be registered again or removed.
+        registry
+            .register_producer(token(), probe(Side::Producer, &log))
+            .unwrap();
+        drop(registry.unregister_consumer(other).unwrap());
+        assert!(registry.producer(token()).is_some() && registry.consumer(other).is_none());
+    });
+}
+
+/// Two adjacent nodes of one list are removed at once, the Harris–Michael case where one
+/// removal's unlink can undo the other's unless the marks are respected: both end up gone.
+#[test]
+fn adjacent_removals_in_one_list() {
+    loom::model(|| {
+        let registry = Arc::new(LockFree::new());
+        let log = EventLog::new();
+        let other = Token::new(2).unwrap();
+        registry
+            .register_producer(token(), probe(Side::Producer, &log))
+            .unwrap();
+        registry
+            .register_producer(other, StdArc::new(Probe::new(Side::Producer, 2, &log)))
+            .unwrap();
+        let remover = {
+            let registry = registry.clone();
+            thread::spawn(move || drop(registry.unregister_producer(token()).unwrap()))
+        };
+        drop(registry.unregister_producer(other).unwrap());
+        remover.join().unwrap();
+        assert!(registry.producer(token()).is_none() && registry.producer(other).is_none());
+        assert_eq!(registry.population(), population(0, 0));
+        // Neither removed node comes back, and the list takes new nodes.
+        registry
+            .register_producer(other, StdArc::new(Probe::new(Side::Producer, 2, &log)))
+            .unwrap();
+        assert!(registry.producer(other).is_some() && registry.producer(token()).is_none());
     });
 }

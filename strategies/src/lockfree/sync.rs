@@ -1,8 +1,8 @@
 //! The synchronization primitives of [`lockfree`](super), switched on `cfg(loom)`.
 //!
 //! Everything the backend's own concurrency is built from comes through here: the per-token
-//! lock, the `Arc` that keeps a slot alive, the population and dormancy counters and the sweep
-//! flag. Under `--cfg loom` they
+//! lock, the `Arc` that keeps a token's node alive, the table's atomic pointers and the
+//! population counters. Under `--cfg loom` they
 //! are loom's, so the loom models in `strategies/tests/loom.rs` explore every interleaving of
 //! them; otherwise they are parking_lot's lock (never poisoned, one byte) and std's atomics.
 //!
@@ -12,7 +12,7 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::Arc;
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
     /// A guard of [`Mutex`].
     pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
@@ -35,6 +35,11 @@ mod imp {
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             self.0.try_lock()
         }
+
+        /// The value, through an exclusive borrow: no locking.
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut()
+        }
     }
 }
 
@@ -43,7 +48,7 @@ mod imp {
     use std::sync::{PoisonError, TryLockError};
 
     pub(crate) use loom::sync::Arc;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
     /// A guard of [`Mutex`].
     pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
@@ -69,6 +74,11 @@ mod imp {
                 Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
                 Err(TryLockError::WouldBlock) => None,
             }
+        }
+
+        /// The value, through an exclusive borrow: no locking.
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap_or_else(PoisonError::into_inner)
         }
     }
 }
