@@ -15,7 +15,8 @@
 //! - [`model`]: the contract as a plain sequential state machine, the executable spec.
 //! - [`trace`]: the replay format: parse a trace, replay it on a backend or the model, render.
 //! - [`conformance`]: the kit every backend passes, and [`probe`]: the recording participants
-//!   it uses.
+//!   it uses; [`broken`]: backends that each break one guarantee, to prove the kit and the
+//!   stress checker catch it.
 //!
 //! The backends themselves live in `bypass-strategies`.
 //!
@@ -43,6 +44,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod broken;
 pub mod conformance;
 mod error;
 pub mod model;

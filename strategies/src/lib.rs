@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod counter;
 pub mod global;
 pub mod lockfree;
 pub mod mutex_list;

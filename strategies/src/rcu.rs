@@ -113,7 +113,6 @@ mod trie;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 use bypass_registry::protocol::{self, RegistryId};
@@ -122,6 +121,8 @@ use bypass_registry::{
     Registry, Token, UnregisterError,
 };
 use crossbeam_utils::CachePadded;
+
+use crate::counter::Striped;
 
 use self::trie::{Leaf, Node};
 use crate::writer_lock::{self, WriterLock};
@@ -151,8 +152,8 @@ pub struct Rcu {
     buckets: Box<[CachePadded<Bucket>]>,
     /// log₂ of the bucket count: the hash bits that choose the bucket.
     bucket_bits: u32,
-    producers: AtomicUsize,
-    consumers: AtomicUsize,
+    producers: Striped,
+    consumers: Striped,
 }
 
 /// A bijective mix of the token's bits (splitmix64's finalizer): tokens that are addresses
@@ -185,8 +186,8 @@ impl Rcu {
                 })
                 .collect(),
             bucket_bits: buckets.trailing_zeros(),
-            producers: AtomicUsize::new(0),
-            consumers: AtomicUsize::new(0),
+            producers: Striped::new(),
+            consumers: Striped::new(),
         }
     }
 
@@ -294,7 +295,7 @@ impl Registry for Rcu {
         let keep = |p| {
             self.publish(index, token, path, Some(p), consumer.clone());
             // Relaxed: the counters are statistics; the snapshots, not they, decide every call.
-            self.producers.fetch_add(1, Ordering::Relaxed);
+            self.producers.increment();
         };
         match connection {
             None => {
@@ -323,7 +324,7 @@ impl Registry for Rcu {
             .map(|p| protocol::connect(self.id, token, &**p, &*consumer));
         let keep = |c| {
             self.publish(index, token, path, producer.clone(), Some(c));
-            self.consumers.fetch_add(1, Ordering::Relaxed);
+            self.consumers.increment();
         };
         match connection {
             None => {
@@ -342,7 +343,7 @@ impl Registry for Rcu {
         let (producer, consumer) = self.current(index, token, path);
         let producer = producer.ok_or(UnregisterError::NotRegistered)?;
         self.publish(index, token, path, None, consumer.clone());
-        self.producers.fetch_sub(1, Ordering::Relaxed);
+        self.producers.decrement();
         Ok(match consumer {
             None => producer,
             Some(consumer) => {
@@ -359,7 +360,7 @@ impl Registry for Rcu {
         let (producer, consumer) = self.current(index, token, path);
         let consumer = consumer.ok_or(UnregisterError::NotRegistered)?;
         self.publish(index, token, path, producer.clone(), None);
-        self.consumers.fetch_sub(1, Ordering::Relaxed);
+        self.consumers.decrement();
         Ok(match producer {
             None => consumer,
             Some(producer) => {
@@ -386,8 +387,8 @@ impl Registry for Rcu {
         // Two counters: exact when no register or unregister is in flight, each between its
         // values before and after the calls in flight otherwise.
         Population {
-            producers: self.producers.load(Ordering::Relaxed),
-            consumers: self.consumers.load(Ordering::Relaxed),
+            producers: self.producers.get(),
+            consumers: self.consumers.get(),
         }
     }
 }

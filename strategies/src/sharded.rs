@@ -85,7 +85,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bypass_registry::protocol::{self, RegistryId};
 use bypass_registry::{
@@ -93,6 +92,8 @@ use bypass_registry::{
     Registry, Token, UnregisterError,
 };
 use crossbeam_utils::CachePadded;
+
+use crate::counter::Striped;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
@@ -122,8 +123,8 @@ pub struct Sharded {
     /// One per dashmap shard, same index. Invariant: the entries of a shard change only under
     /// its writer lock, so a writer's decision holds until it updates the entry.
     writers: Box<[CachePadded<WriterLock>]>,
-    producers: AtomicUsize,
-    consumers: AtomicUsize,
+    producers: Striped,
+    consumers: Striped,
 }
 
 impl Sharded {
@@ -140,8 +141,8 @@ impl Sharded {
             id: RegistryId::new(),
             map: DashMap::with_shard_amount(shards),
             writers: (0..shards).map(|_| CachePadded::default()).collect(),
-            producers: AtomicUsize::new(0),
-            consumers: AtomicUsize::new(0),
+            producers: Striped::new(),
+            consumers: Striped::new(),
         }
     }
 
@@ -168,13 +169,13 @@ impl Sharded {
     fn insert_producer(&self, token: Token, producer: Arc<dyn Producer>) {
         self.map.entry(token).or_default().producer = Some(producer);
         // Relaxed: the counters are statistics; the map, not they, decides every call.
-        self.producers.fetch_add(1, Ordering::Relaxed);
+        self.producers.increment();
     }
 
     /// Stores `consumer` under `token`. Called with the shard's writer lock held.
     fn insert_consumer(&self, token: Token, consumer: Arc<dyn Consumer>) {
         self.map.entry(token).or_default().consumer = Some(consumer);
-        self.consumers.fetch_add(1, Ordering::Relaxed);
+        self.consumers.increment();
     }
 }
 
@@ -269,7 +270,7 @@ impl Registry for Sharded {
             }
             Entry::Vacant(_) => return Err(UnregisterError::NotRegistered),
         };
-        self.producers.fetch_sub(1, Ordering::Relaxed);
+        self.producers.decrement();
         Ok(match consumer {
             None => producer,
             Some(consumer) => {
@@ -297,7 +298,7 @@ impl Registry for Sharded {
             }
             Entry::Vacant(_) => return Err(UnregisterError::NotRegistered),
         };
-        self.consumers.fetch_sub(1, Ordering::Relaxed);
+        self.consumers.decrement();
         Ok(match producer {
             None => consumer,
             Some(producer) => {
@@ -324,8 +325,8 @@ impl Registry for Sharded {
         // Two counters, never a lock: exact when no register or unregister is in flight, each
         // between its values before and after the calls in flight otherwise.
         Population {
-            producers: self.producers.load(Ordering::Relaxed),
-            consumers: self.consumers.load(Ordering::Relaxed),
+            producers: self.producers.get(),
+            consumers: self.consumers.get(),
         }
     }
 }

@@ -355,20 +355,16 @@ mod tests {
         }
     }
 
+    /// The contract's connect sequence, as recorded during call `op`.
     fn connect(op: u64) -> Vec<Recorded> {
-        use Callback::*;
-        use Side::*;
-        [
-            (Producer, Stop),
-            (Consumer, Stop),
-            (Producer, Add),
-            (Consumer, Add),
-            (Consumer, Start),
-            (Producer, Start),
-        ]
-        .into_iter()
-        .map(|(side, callback)| Recorded { op, side, callback })
-        .collect()
+        bypass_registry::conformance::connect_events(1)
+            .into_iter()
+            .map(|e| Recorded {
+                op,
+                side: e.side,
+                callback: e.callback,
+            })
+            .collect()
     }
 
     const OK: Observed = Observed::Outcome(Outcome::Ok);

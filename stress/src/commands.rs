@@ -253,13 +253,13 @@ pub(crate) fn compare_scale(scenario: Scenario, quick: bool) -> f64 {
         Scenario::DeliveryLookup => 0.5,
         _ => 1.0,
     };
-    if quick { full / 10.0 } else { full }
+    if quick { full / 4.0 } else { full }
 }
 
 /// A backend that is O(n) per operation by design gets at most this long per run; it is
 /// reported as capped, never dropped.
 fn compare_cap(backend: Backend, quick: bool) -> Option<Duration> {
-    (backend == Backend::MutexList).then(|| Duration::from_secs(if quick { 5 } else { 30 }))
+    (backend == Backend::MutexList).then(|| Duration::from_secs(if quick { 5 } else { 10 }))
 }
 
 /// Runs `config` in a child `bypass run` process, so that no run inherits another's state

@@ -183,8 +183,9 @@ use bypass_registry::{
 };
 
 use self::slot::{Snapshot, State};
-use self::sync::{AtomicUsize, MutexGuard, Ordering};
+use self::sync::MutexGuard;
 use self::table::{Found, Node, Table};
+use crate::counter::Striped;
 
 /// A registry on a lock-free token table, with one lock per token held across that token's
 /// callbacks only; reads never wait. See the [module documentation](self).
@@ -194,17 +195,16 @@ pub struct LockFree {
     counts: Counts,
 }
 
-/// The population, one counter per side, on their own cache line: every register and
-/// unregister writes one of them, and they should not make the table's handle bounce with it.
+/// The population, one striped counter per side ([`Striped`]): every register and unregister
+/// writes one, and threads on disjoint tokens should not share a cache line for it.
 ///
 /// Invariant: a counter is incremented before the participant it counts is published and
-/// decremented after it is unpublished, so it never falls below the number of published
-/// participants of its side and never wraps; it exceeds it only by registrations and
-/// unregistrations in flight.
-#[repr(align(128))]
+/// decremented after it is unpublished, so its sum never falls below the number of published
+/// participants of its side; it exceeds it only by registrations and unregistrations in
+/// flight (and a sum read cell by cell while they are in flight may miss some of them).
 struct Counts {
-    producers: AtomicUsize,
-    consumers: AtomicUsize,
+    producers: Striped,
+    consumers: Striped,
 }
 
 impl LockFree {
@@ -222,8 +222,8 @@ impl LockFree {
             id: RegistryId::new(),
             table: Table::with_capacity(tokens),
             counts: Counts {
-                producers: AtomicUsize::new(0),
-                consumers: AtomicUsize::new(0),
+                producers: Striped::new(),
+                consumers: Striped::new(),
             },
         }
     }
@@ -260,7 +260,7 @@ impl LockFree {
                     let mut state = State::default();
                     *S::mine(&mut state) = held.take();
                     // Counted before it is published (the invariant of `Counts`).
-                    count.fetch_add(1, Ordering::Relaxed);
+                    count.increment();
                     state
                 },
                 S::seen,
@@ -270,7 +270,7 @@ impl LockFree {
                 Found::Present { node, seen, state } => {
                     if let Some(mut state) = state {
                         // Lost the insert to another register of the token: take `me` back.
-                        count.fetch_sub(1, Ordering::Relaxed);
+                        count.decrement();
                         held = S::mine(&mut state).take();
                     }
                     (node, seen)
@@ -295,7 +295,7 @@ impl LockFree {
             // Invariant 4: the node is live and our side is free, so the other side is there.
             let connection = S::connect(self.id, token, &me, &state);
             let mut publish = |me: StdArc<S::Me>| {
-                count.fetch_add(1, Ordering::Relaxed);
+                count.increment();
                 // The strong reference is stored before the snapshot is published (invariant 5).
                 *S::mine(&mut state) = Some(me);
                 self.table.publish(&node, &state);
@@ -341,7 +341,7 @@ impl LockFree {
                 self.table.publish(&node, &state);
             }
             // Uncounted after it is unpublished (the invariant of `Counts`).
-            S::count(&self.counts).fetch_sub(1, Ordering::Relaxed);
+            S::count(&self.counts).decrement();
             drop(state);
             return Ok(match disconnection {
                 // Resumes a callback's panic, now that the registry is in order.
@@ -398,7 +398,7 @@ trait Side {
     /// Whether a snapshot has this side.
     fn seen(seen: &Snapshot) -> bool;
     /// This side's counter.
-    fn count(counts: &Counts) -> &AtomicUsize;
+    fn count(counts: &Counts) -> &Striped;
     /// Connects `me` to the other side of `state`, if there is one.
     fn connect(id: RegistryId, token: Token, me: &Self::Me, state: &State) -> Option<Connection>;
     /// Disconnects `me` from the other side of `state`, if there is one.
@@ -421,7 +421,7 @@ impl Side for ProducerSide {
     fn seen(seen: &Snapshot) -> bool {
         seen.producer.is_some()
     }
-    fn count(counts: &Counts) -> &AtomicUsize {
+    fn count(counts: &Counts) -> &Striped {
         &counts.producers
     }
     fn connect(
@@ -452,7 +452,7 @@ impl Side for ConsumerSide {
     fn seen(seen: &Snapshot) -> bool {
         seen.consumer.is_some()
     }
-    fn count(counts: &Counts) -> &AtomicUsize {
+    fn count(counts: &Counts) -> &Striped {
         &counts.consumers
     }
     fn connect(
@@ -520,8 +520,8 @@ impl Registry for LockFree {
 
     fn population(&self) -> Population {
         Population {
-            producers: self.counts.producers.load(Ordering::Relaxed),
-            consumers: self.counts.consumers.load(Ordering::Relaxed),
+            producers: self.counts.producers.get(),
+            consumers: self.counts.consumers.get(),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The synchronization primitives of [`lockfree`](super), switched on `cfg(loom)`.
 //!
 //! Everything the backend's own concurrency is built from comes through here: the per-token
-//! lock, the `Arc` that keeps a token's node alive, the table's atomic pointers and the
-//! population counters. Under `--cfg loom` they
+//! lock, the `Arc` that keeps a token's node alive and the table's atomic pointers (the
+//! population counters are plain statistics, outside the model). Under `--cfg loom` they
 //! are loom's, so the loom models in `strategies/tests/loom.rs` explore every interleaving of
 //! them; otherwise they are parking_lot's lock (never poisoned, one byte) and std's atomics.
 //!
@@ -12,7 +12,7 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::Arc;
-    pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicPtr, Ordering};
 
     /// A guard of [`Mutex`].
     pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
@@ -48,7 +48,7 @@ mod imp {
     use std::sync::{PoisonError, TryLockError};
 
     pub(crate) use loom::sync::Arc;
-    pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicPtr, Ordering};
 
     /// A guard of [`Mutex`].
     pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
