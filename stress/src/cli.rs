@@ -225,8 +225,9 @@ pub(crate) struct CompareArgs {
     /// The quick suite: smaller sizes, under 5 minutes on 2 cores.
     #[arg(long)]
     pub(crate) quick: bool,
-    /// Runs of each backend and scenario, for medians and spreads.
-    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..=100))]
+    /// Runs of each backend and scenario, for medians and spreads (three by default, so that
+    /// the report can tell a lead from noise).
+    #[arg(long, default_value = "3", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) repeat: u32,
     /// Where to write results.json.
     #[arg(long, default_value = "bypass-results", value_name = "DIR")]

@@ -58,8 +58,13 @@ fn interleaved_connect_and_disconnect_are_caught() {
         Scenario::HotplugLoop,
         Duration::from_micros(20),
     );
+    // Callbacks outside the lock break more than exclusion: depending on the interleaving the
+    // run shows callbacks of two calls interleaved, an order no sequential history explains,
+    // or a participant called after its unregister returned. Any of them catches the flaw.
     assert!(
-        kinds.contains(&"exclusion") || kinds.contains(&"linearizability"),
+        kinds
+            .iter()
+            .any(|k| ["exclusion", "linearizability", "call-after-return"].contains(k)),
         "{kinds:?}"
     );
 }
