@@ -204,6 +204,25 @@ pub fn connect_events(token: u64) -> Vec<Event> {
     )
 }
 
+/// The seven callbacks of a connect of `token` that the consumer refused: the producer's
+/// `del_consumer` rolls back its add, and both `start`s still run.
+pub fn rolled_back_events(token: u64) -> Vec<Event> {
+    use Callback::*;
+    use Side::*;
+    events(
+        token,
+        &[
+            (Producer, Stop),
+            (Consumer, Stop),
+            (Producer, Add),
+            (Consumer, Add),
+            (Producer, Del),
+            (Consumer, Start),
+            (Producer, Start),
+        ],
+    )
+}
+
 /// The six callbacks of a disconnect of `token`.
 pub fn disconnect_events(token: u64) -> Vec<Event> {
     use Callback::*;
@@ -576,19 +595,7 @@ pub fn consumer_add_failure_rolls_back(make: Factory<'_>) {
     let c = Arc::new(Probe::consumer(5, &log).failing_add());
     let err = r.register_consumer(token(5), c).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectFailed);
-    use Callback::*;
-    let expected: Vec<Event> = events(
-        5,
-        &[
-            (Side::Producer, Stop),
-            (Side::Consumer, Stop),
-            (Side::Producer, Add),
-            (Side::Consumer, Add),
-            (Side::Producer, Del),
-            (Side::Consumer, Start),
-            (Side::Producer, Start),
-        ],
-    );
+    let expected = rolled_back_events(5);
     assert_events("consumer add fails", &log.take(), &expected);
     assert!(
         r.consumer(token(5)).is_none(),
@@ -1118,19 +1125,7 @@ pub fn panic_in_add_fails_connect_and_rolls_back(make: Factory<'_>) {
         expect_panic("add_producer panics", || {
             drop(r.register_consumer(token(2), bad))
         });
-        use Callback::*;
-        let expected: Vec<Event> = events(
-            2,
-            &[
-                (Side::Producer, Stop),
-                (Side::Consumer, Stop),
-                (Side::Producer, Add),
-                (Side::Consumer, Add),
-                (Side::Producer, Del),
-                (Side::Consumer, Start),
-                (Side::Producer, Start),
-            ],
-        );
+        let expected = rolled_back_events(2);
         assert_events("add panics", &log.take(), &expected);
         assert!(r.consumer(token(2)).is_none() && r.producer(token(2)).is_some());
         r.register_consumer(token(2), probe(Side::Consumer, 2, &log))
