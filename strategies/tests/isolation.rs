@@ -137,6 +137,81 @@ struct Seen {
     unregister_producer: Result<(), ErrorKind>,
 }
 
+/// The call on token A whose callback is blocked, on a thread of its own.
+struct BlockedA {
+    release: Sender<()>,
+    done: Receiver<Result<(), ErrorKind>>,
+}
+
+impl BlockedA {
+    /// Registers A's producer (and, to block a disconnect, its consumer), starts the call on A
+    /// whose `blocked` callback waits for [`BlockedA::release`], and returns once it does.
+    fn start<R: Registry + 'static>(
+        r: &Arc<R>,
+        a: Token,
+        blocked: Blocked,
+        log: &Arc<EventLog>,
+        what: &str,
+    ) -> BlockedA {
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let gate = Arc::new(Gate {
+            at: match blocked {
+                Blocked::ConnectStop => Callback::Stop,
+                Blocked::ConnectAdd => Callback::Add,
+                Blocked::DisconnectDel => Callback::Del,
+            },
+            armed: AtomicBool::new(false),
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+        });
+        let consumer_a = Arc::new(Probe::consumer(1, log).with_hook(gate.hook()));
+        r.register_producer(a, Arc::new(Probe::producer(1, log)))
+            .expect("register producer A");
+        if let Blocked::DisconnectDel = blocked {
+            r.register_consumer(a, consumer_a.clone())
+                .expect("connect A");
+        }
+        gate.armed.store(true, Ordering::SeqCst);
+
+        // The call on A whose callback blocks, on its own thread.
+        let (a_done_tx, a_done_rx) = mpsc::channel();
+        {
+            let r = Arc::clone(r);
+            thread::spawn(move || {
+                let outcome = match blocked {
+                    Blocked::ConnectStop | Blocked::ConnectAdd => {
+                        r.register_consumer(a, consumer_a).map_err(|e| e.kind())
+                    }
+                    Blocked::DisconnectDel => {
+                        r.unregister_producer(a).map(drop).map_err(|e| e.kind())
+                    }
+                };
+                let _ = a_done_tx.send(outcome);
+            });
+        }
+        entered_rx
+            .recv_timeout(WATCHDOG)
+            .unwrap_or_else(|e| panic!("{what}: the callback on A never ran ({e})"));
+        BlockedA {
+            release: release_tx,
+            done: a_done_rx,
+        }
+    }
+
+    /// Unblocks A's callback; its call must then complete as if nothing had happened meanwhile.
+    fn release(self, what: &str) {
+        self.release
+            .send(())
+            .expect("the blocked callback waits for release");
+        let outcome = self
+            .done
+            .recv_timeout(WATCHDOG)
+            .unwrap_or_else(|e| panic!("{what}: the call on A did not finish once released ({e})"));
+        assert_eq!(outcome, Ok(()), "{what}: the call on A");
+    }
+}
+
 fn run<R: Registry + 'static>(r: Arc<R>, group_of: fn(&R, Token) -> usize, blocked: Blocked) {
     let name = r.name();
     let a = token(1);
@@ -150,44 +225,7 @@ fn run<R: Registry + 'static>(r: Arc<R>, group_of: fn(&R, Token) -> usize, block
     let what = format!("{name}, blocked in {blocked:?} of token {a} (group {group_a})");
 
     let log = EventLog::new();
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let gate = Arc::new(Gate {
-        at: match blocked {
-            Blocked::ConnectStop => Callback::Stop,
-            Blocked::ConnectAdd => Callback::Add,
-            Blocked::DisconnectDel => Callback::Del,
-        },
-        armed: AtomicBool::new(false),
-        entered: Mutex::new(entered_tx),
-        release: Mutex::new(release_rx),
-    });
-    let consumer_a = Arc::new(Probe::consumer(1, &log).with_hook(gate.hook()));
-    r.register_producer(a, Arc::new(Probe::producer(1, &log)))
-        .expect("register producer A");
-    if let Blocked::DisconnectDel = blocked {
-        r.register_consumer(a, consumer_a.clone())
-            .expect("connect A");
-    }
-    gate.armed.store(true, Ordering::SeqCst);
-
-    // The call on A whose callback blocks, on its own thread.
-    let (a_done_tx, a_done_rx) = mpsc::channel();
-    {
-        let r = Arc::clone(&r);
-        thread::spawn(move || {
-            let outcome = match blocked {
-                Blocked::ConnectStop | Blocked::ConnectAdd => {
-                    r.register_consumer(a, consumer_a).map_err(|e| e.kind())
-                }
-                Blocked::DisconnectDel => r.unregister_producer(a).map(drop).map_err(|e| e.kind()),
-            };
-            let _ = a_done_tx.send(outcome);
-        });
-    }
-    entered_rx
-        .recv_timeout(WATCHDOG)
-        .unwrap_or_else(|e| panic!("{what}: the callback on A never ran ({e})"));
+    let blocked_a = BlockedA::start(&r, a, blocked, &log, &what);
 
     // Everything on B, and reads of A, while A's callback is blocked.
     let (b_done_tx, b_done_rx) = mpsc::channel();
@@ -236,13 +274,7 @@ fn run<R: Registry + 'static>(r: Arc<R>, group_of: fn(&R, Token) -> usize, block
     );
 
     // Unblock A: its call completes as if nothing had happened meanwhile.
-    release_tx
-        .send(())
-        .expect("the blocked callback waits for release");
-    let outcome = a_done_rx
-        .recv_timeout(WATCHDOG)
-        .unwrap_or_else(|e| panic!("{what}: the call on A did not finish once released ({e})"));
-    assert_eq!(outcome, Ok(()), "{what}: the call on A");
+    blocked_a.release(&what);
 
     let events = log.take();
     let of = |id: u64| -> Vec<Event> { events.iter().copied().filter(|e| e.token == id).collect() };
@@ -291,42 +323,7 @@ fn only_its_token(r: Arc<LockFree>, blocked: Blocked) {
     let a = token(1);
     let what = format!("lockfree, blocked in {blocked:?} of token {a}");
     let log = EventLog::new();
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let gate = Arc::new(Gate {
-        at: match blocked {
-            Blocked::ConnectStop => Callback::Stop,
-            Blocked::ConnectAdd => Callback::Add,
-            Blocked::DisconnectDel => Callback::Del,
-        },
-        armed: AtomicBool::new(false),
-        entered: Mutex::new(entered_tx),
-        release: Mutex::new(release_rx),
-    });
-    let consumer_a = Arc::new(Probe::consumer(1, &log).with_hook(gate.hook()));
-    r.register_producer(a, Arc::new(Probe::producer(1, &log)))
-        .expect("register producer A");
-    if let Blocked::DisconnectDel = blocked {
-        r.register_consumer(a, consumer_a.clone())
-            .expect("connect A");
-    }
-    gate.armed.store(true, Ordering::SeqCst);
-    let (a_done_tx, a_done_rx) = mpsc::channel();
-    {
-        let r = Arc::clone(&r);
-        thread::spawn(move || {
-            let outcome = match blocked {
-                Blocked::ConnectStop | Blocked::ConnectAdd => {
-                    r.register_consumer(a, consumer_a).map_err(|e| e.kind())
-                }
-                Blocked::DisconnectDel => r.unregister_producer(a).map(drop).map_err(|e| e.kind()),
-            };
-            let _ = a_done_tx.send(outcome);
-        });
-    }
-    entered_rx
-        .recv_timeout(WATCHDOG)
-        .unwrap_or_else(|e| panic!("{what}: the callback on A never ran ({e})"));
+    let blocked_a = BlockedA::start(&r, a, blocked, &log, &what);
 
     // What reads of A must say while its call is blocked: A as it was before that call.
     let connected_before = matches!(blocked, Blocked::DisconnectDel);
@@ -391,13 +388,7 @@ fn only_its_token(r: Arc<LockFree>, blocked: Blocked) {
     }
     assert_eq!(read_a(&r), before, "{what}: reads of A after the workers");
 
-    release_tx
-        .send(())
-        .expect("the blocked callback waits for release");
-    let outcome = a_done_rx
-        .recv_timeout(WATCHDOG)
-        .unwrap_or_else(|e| panic!("{what}: the call on A did not finish once released ({e})"));
-    assert_eq!(outcome, Ok(()), "{what}: the call on A");
+    blocked_a.release(&what);
 
     let events = log.take();
     let mut by_token: std::collections::BTreeMap<u64, Vec<Event>> = Default::default();
