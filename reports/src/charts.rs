@@ -80,6 +80,44 @@ struct Line {
     points: Vec<(f64, f64)>,
 }
 
+/// A solid line per backend from criterion `group`, then a dashed one per raw-map floor from
+/// the `floor` group's benchmarks whose parameter starts with `floor_prefix`: `value` of each
+/// benchmark against its numeric parameter. Backends and floors without data get no line.
+fn criterion_lines(
+    criterion: &CriterionData,
+    colors: &Colors,
+    backends: &[String],
+    group: &str,
+    floor_prefix: &str,
+    value: impl Fn(&crate::criterion::Benchmark) -> f64,
+) -> Vec<Line> {
+    let series = |group: &str, function: &str, prefix: &str| {
+        let mut points: Vec<(f64, f64)> = criterion
+            .group(group)
+            .filter(|b| b.function == function && b.parameter.starts_with(prefix))
+            .filter_map(|b| Some((b.parameter_number()?, value(b))))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    };
+    let backend_lines = backends.iter().map(|backend| Line {
+        name: backend.clone(),
+        color: colors.of(backend),
+        dashed: false,
+        points: series(group, backend, ""),
+    });
+    let floor_lines = FLOORS.iter().map(|floor| Line {
+        name: format!("floor: {floor}"),
+        color: colors.of(floor),
+        dashed: true,
+        points: series("floor", floor, floor_prefix),
+    });
+    backend_lines
+        .chain(floor_lines)
+        .filter(|line| !line.points.is_empty())
+        .collect()
+}
+
 /// One axis: its description, scale, range, ticks and tick labels.
 struct Axis {
     desc: String,
@@ -382,38 +420,14 @@ pub(crate) fn throughput_threads(
     let title = "Connect+disconnect throughput against threads";
     let mut lines = Vec::new();
     let caption = if criterion.has_group("cycle_threads") {
-        for backend in backends {
-            let mut points: Vec<(f64, f64)> = criterion
-                .group("cycle_threads")
-                .filter(|b| &b.function == backend)
-                .filter_map(|b| Some((b.parameter_number()?, b.per_second().median)))
-                .collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            if !points.is_empty() {
-                lines.push(Line {
-                    name: backend.clone(),
-                    color: colors.of(backend),
-                    dashed: false,
-                    points,
-                });
-            }
-        }
-        for floor in FLOORS {
-            let mut points: Vec<(f64, f64)> = criterion
-                .group("floor")
-                .filter(|b| b.function == *floor && b.parameter.starts_with("threads="))
-                .filter_map(|b| Some((b.parameter_number()?, b.per_second().median)))
-                .collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            if !points.is_empty() {
-                lines.push(Line {
-                    name: format!("floor: {floor}"),
-                    color: colors.of(floor),
-                    dashed: true,
-                    points,
-                });
-            }
-        }
+        lines = criterion_lines(
+            criterion,
+            colors,
+            backends,
+            "cycle_threads",
+            "threads=",
+            |b| b.per_second().median,
+        );
         format!(
             "Connect+disconnect cycles a second, summed over the threads, each thread on its own token (criterion `cycle_threads`, median time per iteration). Dashed: the raw maps doing the same inserts and removes with no protocol (criterion `floor`).{}",
             cores_phrase(results)
@@ -508,37 +522,14 @@ pub(crate) fn cost_population(
     }
     let ns_per_cycle =
         |b: &crate::criterion::Benchmark| b.median.point / b.elements.unwrap_or(1).max(1) as f64;
-    let mut lines: Vec<Line> = Vec::new();
-    for backend in backends {
-        let points: Vec<(f64, f64)> = criterion
-            .group("cycle_population")
-            .filter(|b| &b.function == backend)
-            .filter_map(|b| Some((b.parameter_number()?, ns_per_cycle(b))))
-            .collect();
-        if !points.is_empty() {
-            lines.push(Line {
-                name: backend.clone(),
-                color: colors.of(backend),
-                dashed: false,
-                points,
-            });
-        }
-    }
-    for floor in FLOORS {
-        let points: Vec<(f64, f64)> = criterion
-            .group("floor")
-            .filter(|b| b.function == *floor && b.parameter.starts_with("population="))
-            .filter_map(|b| Some((b.parameter_number()?, ns_per_cycle(b))))
-            .collect();
-        if !points.is_empty() {
-            lines.push(Line {
-                name: format!("floor: {floor}"),
-                color: colors.of(floor),
-                dashed: true,
-                points,
-            });
-        }
-    }
+    let mut lines = criterion_lines(
+        criterion,
+        colors,
+        backends,
+        "cycle_population",
+        "population=",
+        ns_per_cycle,
+    );
     if lines.is_empty() {
         return Err("criterion `cycle_population` has no population this report can read".into());
     }

@@ -271,6 +271,12 @@ struct Caller<'a, R> {
     violations: Vec<Violation>,
 }
 
+/// Makes registry call `id`, its callbacks attributed to it, a callback's panic caught.
+fn attributed<T>(id: u64, call: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let _scope = OpScope::enter(id);
+    catch_unwind(AssertUnwindSafe(call))
+}
+
 fn token(id: u64) -> Token {
     Token::new(id).expect("plans use tokens from 1")
 }
@@ -330,23 +336,20 @@ impl<R: Registry> Caller<'_, R> {
                 self.participants.push(p.clone());
                 let id = self.next_id();
                 let invoke = self.now();
-                let result = {
-                    let _scope = OpScope::enter(id);
-                    catch_unwind(AssertUnwindSafe(|| match side {
-                        Side::Producer => self
-                            .registry
-                            .register_producer(token(t), p.clone())
-                            .map_err(|e| {
-                                (e.kind(), e.into_participant() as Arc<dyn Any + Send + Sync>)
-                            }),
-                        Side::Consumer => self
-                            .registry
-                            .register_consumer(token(t), p.clone())
-                            .map_err(|e| {
-                                (e.kind(), e.into_participant() as Arc<dyn Any + Send + Sync>)
-                            }),
-                    }))
-                };
+                let result = attributed(id, || match side {
+                    Side::Producer => self
+                        .registry
+                        .register_producer(token(t), p.clone())
+                        .map_err(|e| {
+                            (e.kind(), e.into_participant() as Arc<dyn Any + Send + Sync>)
+                        }),
+                    Side::Consumer => self
+                        .registry
+                        .register_consumer(token(t), p.clone())
+                        .map_err(|e| {
+                            (e.kind(), e.into_participant() as Arc<dyn Any + Send + Sync>)
+                        }),
+                });
                 let outcome = match result {
                     Ok(Ok(())) => Outcome::Ok,
                     Ok(Err((kind, back))) => {
@@ -378,19 +381,16 @@ impl<R: Registry> Caller<'_, R> {
             Action::Unregister { side, token: t } => {
                 let id = self.next_id();
                 let invoke = self.now();
-                let result = {
-                    let _scope = OpScope::enter(id);
-                    catch_unwind(AssertUnwindSafe(|| match side {
-                        Side::Producer => self
-                            .registry
-                            .unregister_producer(token(t))
-                            .map(|p| p as Arc<dyn Any + Send + Sync>),
-                        Side::Consumer => self
-                            .registry
-                            .unregister_consumer(token(t))
-                            .map(|c| c as Arc<dyn Any + Send + Sync>),
-                    }))
-                };
+                let result = attributed(id, || match side {
+                    Side::Producer => self
+                        .registry
+                        .unregister_producer(token(t))
+                        .map(|p| p as Arc<dyn Any + Send + Sync>),
+                    Side::Consumer => self
+                        .registry
+                        .unregister_consumer(token(t))
+                        .map(|c| c as Arc<dyn Any + Send + Sync>),
+                });
                 let outcome = match result {
                     Ok(Ok(back)) => {
                         match back.downcast::<Participant>() {

@@ -99,14 +99,18 @@
 //! - **Unregister**: a lookup, the token's lock, the six callbacks if paired, then a new
 //!   snapshot, or the node's removal (a mark and an unlink) if it was the token's last
 //!   participant.
-//! - Each register and unregister also updates one shared atomic counter of its side.
+//! - Each register and unregister also updates its side's population counter, striped over
+//!   cache-padded cells so that threads on different tokens do not share its line.
 //! - Past a few hundred thousand tokens lists grow (the table never resizes):
 //!   [`LockFree::with_capacity`] sizes the buckets for the expected population.
 //!
 //! Measured on 2 cores (a quiet machine; single runs, so take them as orders of magnitude): a
 //! connect+disconnect cycle costs about 0.5 µs with 0, 1,000, 10,000 or 100,000 unrelated live
-//! tokens alike; two threads cycling their own tokens, 1.6 million cycles a second, against 1.0
-//! to 2.5 million for the same inserts and removes on raw papaya maps; with 1,024 threads on the
+//! tokens alike; two threads cycling their own tokens, 1.6 million cycles a second, against 0.9
+//! to 2.5 million for the same inserts and removes on raw papaya maps but 18.8 million on
+//! dashmap (criterion `cycle_threads` and `floor`): two threads do not yet scale past one here,
+//! and a profile puts the allocator (snapshots and nodes freed on another thread) ahead of the
+//! table and the epochs as the cause; with 1,024 threads on the
 //! 2 cores, registration latency p50 0.2 µs, p99 1–3 µs, p99.9 35–42 µs once the process is
 //! warm (the first run of a process, while the allocator sets up its per-thread arenas, was
 //! 0.1 s at p99.9). The tail comes from the allocator and from crossbeam-epoch, whose pin runs

@@ -16,7 +16,6 @@
 //! Invariant: a node other than a root holds at least two leaves in its subtree (a removal
 //! that leaves one lifts it into the parent), so the trie is as shallow as its paths allow.
 
-use std::iter;
 use std::sync::Arc;
 
 use bypass_registry::{Consumer, Producer, Token};
@@ -161,38 +160,30 @@ impl Node {
 
     // Each copy below collects from exact-size iterators: one allocation, no reallocation.
 
-    fn inserted(&self, bit: u32, position: usize, child: Child) -> Node {
+    /// A copy with `skip` children at `position` replaced by `child`, and `bitmap`.
+    fn spliced(&self, bitmap: u32, position: usize, skip: usize, child: Option<Child>) -> Node {
         let (before, after) = self.children.split_at(position);
         Node {
-            bitmap: self.bitmap | bit,
+            bitmap,
             children: before
                 .iter()
                 .cloned()
-                .chain(iter::once(child))
-                .chain(after.iter().cloned())
+                .chain(child)
+                .chain(after[skip..].iter().cloned())
                 .collect(),
         }
+    }
+
+    fn inserted(&self, bit: u32, position: usize, child: Child) -> Node {
+        self.spliced(self.bitmap | bit, position, 0, Some(child))
     }
 
     fn removed(&self, bit: u32, position: usize) -> Node {
-        let (before, after) = self.children.split_at(position);
-        Node {
-            bitmap: self.bitmap & !bit,
-            children: before.iter().chain(&after[1..]).cloned().collect(),
-        }
+        self.spliced(self.bitmap & !bit, position, 1, None)
     }
 
     fn replaced(&self, bit: u32, position: usize, child: Child) -> Node {
-        let (before, after) = self.children.split_at(position);
-        Node {
-            bitmap: self.bitmap | bit,
-            children: before
-                .iter()
-                .cloned()
-                .chain(iter::once(child))
-                .chain(after[1..].iter().cloned())
-                .collect(),
-        }
+        self.spliced(self.bitmap | bit, position, 1, Some(child))
     }
 
     /// How many leaves the trie holds, and its depth in nodes: for tests.
