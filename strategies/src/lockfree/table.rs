@@ -759,6 +759,46 @@ mod tests {
         }
     }
 
+    /// A reader in the middle of a lookup keeps the snapshot and the node it reached while
+    /// another thread replaces the snapshot, removes the node and reclaims all it can. Under
+    /// valgrind (`.ci/valgrind`), a snapshot or node freed without its epoch deferral is an
+    /// invalid read here, every run: the reader touches both after the writer is done.
+    #[test]
+    fn a_pinned_reader_keeps_what_it_reached() {
+        use std::sync::mpsc;
+
+        let table = Table::with_capacity(0);
+        let t = Token::new(7).unwrap();
+        let _ = table.get_or_insert(t, || with_marker(State::default()), |_| ());
+        let (reached, wait_reached) = mpsc::channel();
+        let (go, wait_go) = mpsc::channel();
+        std::thread::scope(|s| {
+            let table = &table;
+            let reader = s.spawn(move || {
+                // `get` pins, hands `f` the snapshot, then counts a reference to the node.
+                table.get(t, |seen| {
+                    reached.send(()).unwrap();
+                    wait_go.recv().unwrap();
+                    // The replaced snapshot is still readable: its producer is still there.
+                    seen.producer.as_ref().is_some_and(|p| p.weak_count() > 0)
+                })
+            });
+            wait_reached.recv().unwrap();
+            let (node, ()) = table.get(t, |_| ()).expect("inserted");
+            table.publish(&node, &with_marker(State::default()));
+            table.remove(&node);
+            drop(node);
+            for _ in 0..64 {
+                crossbeam_epoch::pin().flush();
+            }
+            go.send(()).unwrap();
+            let (node, had_producer) = reader.join().unwrap().expect("the reader found the node");
+            assert!(had_producer);
+            assert_eq!(node.hash, table.hasher.hash(t));
+        });
+        assert!(!table.read(t, |seen| seen.is_some()));
+    }
+
     fn with_marker(mut state: State) -> State {
         // A state with a participant, as `get_or_insert` requires.
         state.producer = Some(std::sync::Arc::new(Marker));
