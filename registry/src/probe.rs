@@ -49,7 +49,8 @@ pub type Hook = Arc<dyn Fn(&Probe, Callback) + Send + Sync>;
 /// `Arc<dyn Consumer>`; build it with [`Probe::producer`] or [`Probe::consumer`] so that its
 /// events name the right side.
 ///
-/// ```
+#[cfg_attr(feature = "kit", doc = "```")]
+#[cfg_attr(not(feature = "kit"), doc = "```ignore")]
 /// use std::sync::Arc;
 /// use bypass_registry::probe::{EventLog, Probe};
 /// use bypass_registry::{Callback, Consumer, Producer};

@@ -12,7 +12,7 @@ use super::expected::{
     assert_events, by_token, check_token_history, connect_events, disconnect_events,
 };
 use super::harness::{Factory, probe, token};
-use super::watchdog::{watchdog, within};
+use super::watchdog::{scope, watchdog, within};
 use crate::op::Op;
 use crate::participant::Side;
 use crate::probe::{EventLog, Probe};
@@ -26,7 +26,7 @@ pub fn racing_pair_connects_exactly_once(make: Factory<'_>) {
         let log = EventLog::new();
         let barrier = Barrier::new(2);
         for round in 1..=300u64 {
-            thread::scope(|s| {
+            scope(|s| {
                 s.spawn(|| {
                     barrier.wait();
                     r.register_producer(token(round), probe(Side::Producer, round, &log))
@@ -42,7 +42,7 @@ pub fn racing_pair_connects_exactly_once(make: Factory<'_>) {
                 &connect_events(round),
             );
             assert!(r.is_paired(token(round)));
-            thread::scope(|s| {
+            scope(|s| {
                 s.spawn(|| {
                     barrier.wait();
                     r.unregister_producer(token(round))
@@ -69,7 +69,7 @@ pub fn register_races_unregister(make: Factory<'_>) {
     within(watchdog(), "register races unregister", move || {
         let log = EventLog::new();
         let tokens = [1u64, 2, 3];
-        thread::scope(|s| {
+        scope(|s| {
             for (i, side) in [
                 Side::Producer,
                 Side::Consumer,
@@ -130,7 +130,7 @@ pub fn no_callback_after_unregister_returns(make: Factory<'_>) {
         let log = EventLog::new();
         let retired: Mutex<Vec<Arc<Probe>>> = Mutex::new(Vec::new());
         let barrier = Barrier::new(2);
-        thread::scope(|s| {
+        scope(|s| {
             for side in [Side::Producer, Side::Consumer] {
                 let (r, log, retired, barrier) = (&r, &log, &retired, &barrier);
                 s.spawn(move || {
@@ -189,7 +189,7 @@ pub fn lookup_races_unregister(make: Factory<'_>) {
     within(watchdog(), "lookup races unregister", move || {
         let log = EventLog::new();
         let done = std::sync::atomic::AtomicBool::new(false);
-        thread::scope(|s| {
+        scope(|s| {
             let reader = s.spawn(|| {
                 let mut seen = 0u64;
                 while !done.load(Ordering::Relaxed) {
@@ -241,7 +241,7 @@ pub fn lookup_races_unregister(make: Factory<'_>) {
 pub fn distinct_tokens_in_parallel_match_model(make: Factory<'_>) {
     let r = make();
     within(watchdog(), "distinct tokens in parallel", move || {
-        thread::scope(|s| {
+        scope(|s| {
             for t in 0..4u64 {
                 let r = &r;
                 s.spawn(move || {

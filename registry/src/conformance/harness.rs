@@ -1,10 +1,8 @@
-//! The harness: a case, and running cases on a backend; the small helpers the cases share.
+//! The harness: a case, the factory of registries it runs on, and the small helpers the cases
+//! share.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use super::CASES;
-use super::watchdog::panic_message;
 use crate::participant::Side;
 use crate::probe::{EventLog, Probe};
 use crate::registry::Registry;
@@ -20,21 +18,6 @@ pub struct Case {
     pub name: &'static str,
     /// Runs the case; panics with a diagnostic if the backend breaks the contract.
     pub run: fn(Factory<'_>),
-}
-
-/// Runs every case of the kit on registries made by `make`, panicking at the first failure
-/// with the case's name.
-pub fn run_all<R: Registry + 'static>(make: impl Fn() -> R + Sync) {
-    let factory = move || Arc::new(make()) as Arc<dyn Registry>;
-    for case in CASES {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (case.run)(&factory))) {
-            panic!(
-                "conformance case `{}` failed: {}",
-                case.name,
-                panic_message(&*panic)
-            );
-        }
-    }
 }
 
 pub(super) fn token(id: u64) -> Token {

@@ -14,12 +14,17 @@
 //! a broken backend run under a watchdog and fail instead of hanging; a panic on any of their
 //! threads fails them at once, with its message.
 //!
-//! The kit's parts, one a module: the harness (a [`Case`] and running it on a backend), the
+//! The kit's parts, one a module: the harness (a [`Case`] and the registries it runs on), the
 //! callback sequences the contract expects, the comparison with the sequential model, the
 //! watchdog, and the cases by group: sequential, concurrent, faults, re-entrancy.
 //!
 //! [`conformance_tests!`]: crate::conformance_tests
 //! [`Probe`]: crate::probe::Probe
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crate::registry::Registry;
 
 mod against_model;
 mod concurrent;
@@ -34,7 +39,7 @@ pub use against_model::{assert_faults_match_model, assert_matches_model};
 pub use expected::{
     check_token_history, connect_events, disconnect_events, events, rolled_back_events,
 };
-pub use harness::{Case, Factory, run_all};
+pub use harness::{Case, Factory};
 pub use sequential::PROTOCOL_TRACE;
 pub use watchdog::{panic_message, set_watchdog};
 
@@ -52,10 +57,26 @@ macro_rules! kit {
 
 crate::conformance_tests!(@cases [kit] []);
 
+/// Runs every case of the kit on registries made by `make`, panicking at the first failure
+/// with the case's name.
+pub fn run_all<R: Registry + 'static>(make: impl Fn() -> R + Sync) {
+    let factory = move || Arc::new(make()) as Arc<dyn Registry>;
+    for case in CASES {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (case.run)(&factory))) {
+            panic!(
+                "conformance case `{}` failed: {}",
+                case.name,
+                panic_message(&*panic)
+            );
+        }
+    }
+}
+
 /// Makes one `#[test]` per conformance case for the backend built by `$make`.
 ///
 /// The macro also holds the kit's one list of cases (its `@cases` rule), which
-/// [`conformance::CASES`] is made from too: a case added there runs everywhere.
+/// [`conformance::CASES`] and the kit's exports are made from too: a case added there runs
+/// everywhere, and a case function left out of it is unused, which the build warns of.
 ///
 /// [`conformance::CASES`]: crate::conformance::CASES
 #[macro_export]
