@@ -12,11 +12,20 @@
 //!   always-run `start`s, panic handling and re-entrancy detection. Backends call it.
 //! - Typed errors: [`RegisterError`] (handing back the refused participant),
 //!   [`UnregisterError`], [`InvalidToken`], each with its trace name ([`ErrorKind`]).
+//! - [`op`]: the operations ([`op::Op`]), their outcomes and the faults a participant injects,
+//!   as the model, traces and checkers name them.
 //! - [`model`]: the contract as a plain sequential state machine, the executable spec.
 //! - [`trace`]: the replay format: parse a trace, replay it on a backend or the model, render.
-//! - [`conformance`]: the kit every backend passes, and [`probe`]: the recording participants
-//!   it uses; [`broken`]: backends that each break one guarantee, to prove the kit and the
-//!   stress checker catch it.
+//!
+//! With the `kit` feature, for the test suites of backends and of the tools that check them:
+//! `conformance`, the kit every backend passes; `probe`, the recording participants it uses;
+//! `broken`, backends that each break one guarantee, to prove the kit and the stress checker
+//! catch it. A backend's crate enables it in its dev-dependencies:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! bypass-registry = { version = "0.1", features = ["kit"] }
+//! ```
 //!
 //! The backends themselves live in `bypass-strategies`.
 //!
@@ -44,12 +53,21 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+#[cfg(feature = "kit")]
 pub mod broken;
+#[cfg(feature = "kit")]
 pub mod conformance;
 mod error;
 pub mod model;
+pub mod op;
 mod participant;
+#[cfg(feature = "kit")]
 pub mod probe;
+// Without the kit, the probes only record `trace::replay`'s callbacks, privately: what only
+// the kit uses is unused then, and what it exports unreachable.
+#[cfg(not(feature = "kit"))]
+#[allow(dead_code, unreachable_pub)]
+mod probe;
 pub mod protocol;
 mod registry;
 mod token;

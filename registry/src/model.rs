@@ -5,21 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::ErrorKind;
+use crate::op::{Behaviour, Op, Outcome, Step};
 use crate::participant::{Callback, Event, Side};
 use crate::registry::Population;
-use crate::trace::{Op, Outcome, Step};
-
-/// How a participant behaves when called back: the faults the model knows.
-///
-/// Traces only express `fail_add`; the stress harness also injects panics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Behaviour {
-    /// Its `add_*` callback returns an error.
-    pub fail_add: bool,
-    /// This callback panics, every time it runs (after it is recorded, and before `fail_add`
-    /// is considered).
-    pub panic_on: Option<Callback>,
-}
 
 /// A registered participant, as the model sees it.
 type Entrant = Behaviour;
@@ -44,7 +32,7 @@ impl Slot {
 ///
 /// ```
 /// use bypass_registry::model::Model;
-/// use bypass_registry::trace::{Op, Outcome};
+/// use bypass_registry::op::{Op, Outcome};
 /// use bypass_registry::{ErrorKind, Side};
 ///
 /// let mut model = Model::new();

@@ -1,12 +1,17 @@
-//! Participants for tests, replays and stress runs: they record every callback they receive
-//! and can be told to fail, panic or call back into the registry.
+//! Participants for tests and replays: they record every callback they receive and can be
+//! told to fail, panic or call back into the registry. [`apply`] runs one [`Op`] on a
+//! registry with them.
 
 use std::any::Any;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::op::{Behaviour, Op, Outcome};
 use crate::participant::{Callback, CallbackError, Consumer, Event, Producer, Side};
+use crate::registry::Registry;
+use crate::token::Token;
 
 /// An ordered record of callbacks, shared by the probes of a test.
 #[derive(Debug, Default)]
@@ -33,11 +38,6 @@ impl EventLog {
     pub fn take(&self) -> Vec<Event> {
         std::mem::take(&mut *self.lock())
     }
-
-    /// A copy of every event logged so far.
-    pub fn snapshot(&self) -> Vec<Event> {
-        self.lock().clone()
-    }
 }
 
 /// What a probe does when called back, besides logging.
@@ -49,7 +49,8 @@ pub type Hook = Arc<dyn Fn(&Probe, Callback) + Send + Sync>;
 /// `Arc<dyn Consumer>`; build it with [`Probe::producer`] or [`Probe::consumer`] so that its
 /// events name the right side.
 ///
-/// ```
+#[cfg_attr(feature = "kit", doc = "```")]
+#[cfg_attr(not(feature = "kit"), doc = "```ignore")]
 /// use std::sync::Arc;
 /// use bypass_registry::probe::{EventLog, Probe};
 /// use bypass_registry::{Callback, Consumer, Producer};
@@ -233,5 +234,55 @@ impl Consumer for Probe {
     }
     fn start(&self) {
         self.called(Callback::Start, None);
+    }
+}
+
+/// Runs one operation on `registry`, a registration with a [`Probe`] logging into `log` and
+/// behaving as the operation says ([`Op::behaviour`]).
+pub fn apply<R: Registry + ?Sized>(registry: &R, log: &Arc<EventLog>, op: &Op) -> Outcome {
+    apply_with(registry, log, op, op.behaviour())
+}
+
+/// Like [`apply`], the registering probe behaving as `behaviour` (which overrides the
+/// operation's `fail_add`). A panic that reaches the caller is caught and reported as
+/// [`Outcome::Panicked`].
+pub fn apply_with<R: Registry + ?Sized>(
+    registry: &R,
+    log: &Arc<EventLog>,
+    op: &Op,
+    behaviour: Behaviour,
+) -> Outcome {
+    let token = match Token::new(op.token()) {
+        Ok(token) => token,
+        Err(e) => return Outcome::Err(e.kind()),
+    };
+    let call = || match *op {
+        Op::Register {
+            side, token: id, ..
+        } => {
+            let mut probe = Probe::new(side, id, log).fail_add(behaviour.fail_add);
+            if let Some(callback) = behaviour.panic_on {
+                probe = probe.panicking_on(callback);
+            }
+            let probe = Arc::new(probe);
+            match side {
+                Side::Producer => registry
+                    .register_producer(token, probe)
+                    .map_err(|e| e.kind()),
+                Side::Consumer => registry
+                    .register_consumer(token, probe)
+                    .map_err(|e| e.kind()),
+            }
+        }
+        Op::Unregister { side, .. } => match side {
+            Side::Producer => registry.unregister_producer(token).map(drop),
+            Side::Consumer => registry.unregister_consumer(token).map(drop),
+        }
+        .map_err(|e| e.kind()),
+    };
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(())) => Outcome::Ok,
+        Ok(Err(kind)) => Outcome::Err(kind),
+        Err(_) => Outcome::Panicked,
     }
 }

@@ -24,7 +24,7 @@ pub struct Population {
 /// when both sides of a token are present the registry connects them.
 ///
 /// Every backend in `bypass-strategies` implements this trait and passes the conformance kit
-/// ([`crate::conformance`]), so a VMM can swap one for another. The guarantees below hold for
+/// (`conformance`, with the `kit` feature), so a VMM can swap one for another. The guarantees below hold for
 /// all of them.
 ///
 /// # Operations

@@ -31,115 +31,12 @@
 
 use std::error::Error;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 
-use crate::error::ErrorKind;
-use crate::model::{Behaviour, Model};
-use crate::participant::{Event, Side};
-use crate::probe::{EventLog, Probe};
+use crate::model::Model;
+use crate::op::{Op, Step};
+use crate::participant::Side;
+use crate::probe::{self, EventLog};
 use crate::registry::Registry;
-use crate::token::Token;
-
-/// One line of a trace.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Op {
-    /// `register SIDE TOKEN [fail-add]`
-    Register {
-        /// Which side registers.
-        side: Side,
-        /// The token, possibly zero (refused with `invalid-token`).
-        token: u64,
-        /// Whether the new participant's `add_*` callback returns an error.
-        fail_add: bool,
-    },
-    /// `unregister SIDE TOKEN`
-    Unregister {
-        /// Which side unregisters.
-        side: Side,
-        /// The token.
-        token: u64,
-    },
-}
-
-impl Op {
-    /// The token the operation names.
-    pub fn token(&self) -> u64 {
-        match *self {
-            Op::Register { token, .. } | Op::Unregister { token, .. } => token,
-        }
-    }
-
-    /// The side the operation names.
-    pub fn side(&self) -> Side {
-        match *self {
-            Op::Register { side, .. } | Op::Unregister { side, .. } => side,
-        }
-    }
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Op::Register {
-                side,
-                token,
-                fail_add,
-            } => {
-                write!(f, "register {side} {token}")?;
-                if fail_add {
-                    f.write_str(" fail-add")?;
-                }
-                Ok(())
-            }
-            Op::Unregister { side, token } => write!(f, "unregister {side} {token}"),
-        }
-    }
-}
-
-/// How an operation ended: `ok` or `err KIND`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// The call succeeded.
-    Ok,
-    /// The call returned an error of this kind.
-    Err(ErrorKind),
-    /// A callback panicked and the panic reached the caller (`panic`). Traces cannot ask for
-    /// panics; the stress harness injects them.
-    Panicked,
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Ok => f.write_str("ok"),
-            Outcome::Err(kind) => write!(f, "err {kind}"),
-            Outcome::Panicked => f.write_str("panic"),
-        }
-    }
-}
-
-/// One replayed operation: the callbacks it caused, in order, and its outcome.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step {
-    /// The operation.
-    pub op: Op,
-    /// The callbacks that ran during it.
-    pub events: Vec<Event>,
-    /// How it ended.
-    pub outcome: Outcome,
-}
-
-impl fmt::Display for Step {
-    /// The replay output of this step, each line ending in a newline.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.op)?;
-        for event in &self.events {
-            writeln!(f, "  {event}")?;
-        }
-        writeln!(f, "  {}", self.outcome)
-    }
-}
 
 /// A malformed trace line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,12 +149,13 @@ pub fn render(steps: &[Step]) -> String {
     steps.iter().map(Step::to_string).collect()
 }
 
-/// Replays `ops` on `registry` with [`Probe`] participants, recording each step.
+/// Replays `ops` on `registry` with participants that record each callback they receive,
+/// recording each step.
 pub fn replay<R: Registry + ?Sized>(registry: &R, ops: &[Op]) -> Vec<Step> {
     let log = EventLog::new();
     ops.iter()
         .map(|op| {
-            let outcome = apply(registry, &log, op);
+            let outcome = probe::apply(registry, &log, op);
             Step {
                 op: *op,
                 events: log.take(),
@@ -265,62 +163,6 @@ pub fn replay<R: Registry + ?Sized>(registry: &R, ops: &[Op]) -> Vec<Step> {
             }
         })
         .collect()
-}
-
-/// Runs one operation on `registry`, its probes logging into `log`.
-pub fn apply<R: Registry + ?Sized>(registry: &R, log: &Arc<EventLog>, op: &Op) -> Outcome {
-    let behaviour = match *op {
-        Op::Register { fail_add, .. } => Behaviour {
-            fail_add,
-            panic_on: None,
-        },
-        Op::Unregister { .. } => Behaviour::default(),
-    };
-    apply_with(registry, log, op, behaviour)
-}
-
-/// Like [`apply`], the registering probe behaving as `behaviour` (which overrides the
-/// operation's `fail_add`). A panic that reaches the caller is caught and reported as
-/// [`Outcome::Panicked`].
-pub fn apply_with<R: Registry + ?Sized>(
-    registry: &R,
-    log: &Arc<EventLog>,
-    op: &Op,
-    behaviour: Behaviour,
-) -> Outcome {
-    let token = match Token::new(op.token()) {
-        Ok(token) => token,
-        Err(e) => return Outcome::Err(e.kind()),
-    };
-    let call = || match *op {
-        Op::Register {
-            side, token: id, ..
-        } => {
-            let mut probe = Probe::new(side, id, log).fail_add(behaviour.fail_add);
-            if let Some(callback) = behaviour.panic_on {
-                probe = probe.panicking_on(callback);
-            }
-            let probe = Arc::new(probe);
-            match side {
-                Side::Producer => registry
-                    .register_producer(token, probe)
-                    .map_err(|e| e.kind()),
-                Side::Consumer => registry
-                    .register_consumer(token, probe)
-                    .map_err(|e| e.kind()),
-            }
-        }
-        Op::Unregister { side, .. } => match side {
-            Side::Producer => registry.unregister_producer(token).map(drop),
-            Side::Consumer => registry.unregister_consumer(token).map(drop),
-        }
-        .map_err(|e| e.kind()),
-    };
-    match catch_unwind(AssertUnwindSafe(call)) {
-        Ok(Ok(())) => Outcome::Ok,
-        Ok(Err(kind)) => Outcome::Err(kind),
-        Err(_) => Outcome::Panicked,
-    }
 }
 
 /// Replays `ops` on the sequential [`Model`]: what every backend must print.

@@ -4,22 +4,30 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use bypass_registry::Registry;
 use bypass_registry::broken::{Broken, Flaw};
 use bypass_registry::conformance::{self, Factory};
+use bypass_registry::{
+    Consumer, Population, Producer, RegisterConsumerResult, RegisterProducerResult, Registry,
+    Token, UnregisterError,
+};
 
 /// Runs kit case `name` on a backend with `flaw` and returns the kit's failure message.
 fn kit_rejects(flaw: Flaw, name: &str) -> String {
+    kit_rejects_backend(&move || Arc::new(Broken::new(flaw)), name)
+}
+
+/// Runs kit case `name` on the backends `factory` makes and returns the kit's failure message.
+fn kit_rejects_backend(factory: Factory<'_>, name: &str) -> String {
     let case = conformance::CASES
         .iter()
         .find(|c| c.name == name)
         .unwrap_or_else(|| panic!("no kit case {name}"));
-    let factory = move || Arc::new(Broken::new(flaw)) as Arc<dyn Registry>;
-    let factory: Factory<'_> = &factory;
+    let backend = factory().name();
     match catch_unwind(AssertUnwindSafe(|| (case.run)(factory))) {
-        Ok(()) => panic!("the kit case `{name}` passed a backend with flaw {flaw:?}"),
+        Ok(()) => panic!("the kit case `{name}` passed the backend {backend}"),
         Err(panic) => conformance::panic_message(&*panic),
     }
 }
@@ -86,4 +94,67 @@ fn reentrant_deadlock_is_caught_not_hung() {
         "reentrant_call_for_same_token_is_refused",
     );
     assert!(msg.contains("deadlock suspected"), "{msg}");
+}
+
+/// What [`PanicsOnThirdUnregister`] panics with.
+const BUG: &str = "unregister_producer panics on its third call";
+
+/// A backend whose third `unregister_producer` panics: a bug the contract does not name, on a
+/// backend that otherwise keeps it (one without re-entrancy detection, which no case here needs).
+#[derive(Debug)]
+struct PanicsOnThirdUnregister {
+    inner: Broken,
+    unregisters: AtomicUsize,
+}
+
+impl Registry for PanicsOnThirdUnregister {
+    fn name(&self) -> &'static str {
+        "panics-on-third-unregister"
+    }
+    fn register_producer(&self, token: Token, p: Arc<dyn Producer>) -> RegisterProducerResult {
+        self.inner.register_producer(token, p)
+    }
+    fn register_consumer(&self, token: Token, c: Arc<dyn Consumer>) -> RegisterConsumerResult {
+        self.inner.register_consumer(token, c)
+    }
+    fn unregister_producer(&self, token: Token) -> Result<Arc<dyn Producer>, UnregisterError> {
+        assert_ne!(self.unregisters.fetch_add(1, Ordering::Relaxed), 2, "{BUG}");
+        self.inner.unregister_producer(token)
+    }
+    fn unregister_consumer(&self, token: Token) -> Result<Arc<dyn Consumer>, UnregisterError> {
+        self.inner.unregister_consumer(token)
+    }
+    fn is_paired(&self, token: Token) -> bool {
+        self.inner.is_paired(token)
+    }
+    fn producer(&self, token: Token) -> Option<Arc<dyn Producer>> {
+        self.inner.producer(token)
+    }
+    fn consumer(&self, token: Token) -> Option<Arc<dyn Consumer>> {
+        self.inner.consumer(token)
+    }
+    fn population(&self) -> Population {
+        self.inner.population()
+    }
+}
+
+#[test]
+fn panicking_worker_is_named_at_once_not_as_a_deadlock() {
+    // Its partner thread waits for it at a barrier forever: only the panic itself can end the
+    // case before the watchdog's limit.
+    let limit = Duration::from_secs(3);
+    conformance::set_watchdog(limit);
+    let started = Instant::now();
+    let msg = kit_rejects_backend(
+        &|| {
+            Arc::new(PanicsOnThirdUnregister {
+                inner: Broken::new(Flaw::DeadlocksOnReentry),
+                unregisters: AtomicUsize::new(0),
+            })
+        },
+        "no_callback_after_unregister_returns",
+    );
+    let took = started.elapsed();
+    assert!(msg.contains(BUG) && !msg.contains("deadlock"), "{msg}");
+    assert!(took < limit / 2, "the panic was reported after {took:?}");
 }

@@ -3,8 +3,7 @@
 //! the outcome and the callback trace after every step.
 
 use bypass_registry::conformance::{assert_faults_match_model, assert_matches_model};
-use bypass_registry::model::Behaviour;
-use bypass_registry::trace::Op;
+use bypass_registry::op::{Behaviour, Op};
 use bypass_registry::{Callback, Side};
 use bypass_strategies::Backend;
 use proptest::prelude::*;

@@ -17,8 +17,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use bypass_registry::model::{Behaviour, Model};
-use bypass_registry::trace::Op;
+use bypass_registry::model::Model;
+use bypass_registry::op::{Behaviour, Op};
 use bypass_registry::{Callback, Side};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -341,7 +341,7 @@ impl<'a> Linearizer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bypass_registry::trace::Outcome;
+    use bypass_registry::op::Outcome;
 
     fn op(id: u64, kind: OpKind, invoke: u64, response: u64, observed: Observed) -> OpRecord {
         OpRecord {

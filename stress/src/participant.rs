@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bypass_registry::model::Behaviour;
+use bypass_registry::op::Behaviour;
 use bypass_registry::{Callback, CallbackError, Consumer, Producer, Side};
 
 /// The payload of an injected panic; the binary's panic hook stays silent for it.

@@ -3,7 +3,8 @@
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
-use bypass_registry::trace::{self, Op, Step};
+use bypass_registry::op::{Op, Step};
+use bypass_registry::trace;
 use bypass_strategies::Backend;
 
 use crate::cli::{BackendChoice, ReplayArgs};

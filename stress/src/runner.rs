@@ -10,8 +10,7 @@ use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bypass_registry::model::Behaviour;
-use bypass_registry::trace::Outcome;
+use bypass_registry::op::{Behaviour, Outcome};
 use bypass_registry::{Registry, Side, Token};
 use bypass_strategies::{Backend, Visitor};
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use bypass_registry::Callback;
 use bypass_registry::Side;
-use bypass_registry::model::Behaviour;
+use bypass_registry::op::Behaviour;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
