@@ -40,8 +40,8 @@
 //! | [`results`] | the types of `results.json` (mirroring the harness's) and its reader |
 //! | [`criterion`] | the reader of criterion's estimates |
 //! | [`stats`] | medians and spreads over repeats |
-//! | [`recommend`] | the workloads and how a backend is chosen for each |
-//! | [`charts`] | the SVG charts |
+//! | [`recommend`] | the workloads and how a backend is chosen for each: the evidence measured per workload and backend, its scoring, and the prose |
+//! | [`charts`] | the SVG charts: shared axes, frame and series, and one module per figure (throughput against threads, cost against live tokens, lookup under churn, latency percentiles) |
 //! | [`report`] | the report, assembled and written |
 
 #![deny(missing_docs)]

@@ -298,7 +298,7 @@ fn recommendation_table(recs: &[Recommendation]) -> Block {
                     Cell::plain(format!(
                         "{} the {} of {runner_up}",
                         format::ratio(*ratio),
-                        r.unit
+                        r.unit()
                     )),
                 ),
                 Verdict::Winner { backend, .. } => (
@@ -324,7 +324,7 @@ fn recommendation_table(recs: &[Recommendation]) -> Block {
                 Verdict::NoData => (Cell::plain("no data"), Cell::plain("—")),
             };
             let basis = Cell {
-                spans: doc::ticks(&r.basis),
+                spans: doc::ticks(&r.basis.to_string()),
                 ..Cell::default()
             };
             vec![workload, choose, margin, basis]
@@ -353,7 +353,7 @@ fn ranking(r: &Recommendation) -> Vec<Span> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let unit_value = |v: f64| format!("{} {}", format::si(v), r.unit);
+            let unit_value = |v: f64| format!("{} {}", format::si(v), r.unit());
             let figure = if c.score.low == c.score.high {
                 unit_value(c.score.median)
             } else {

@@ -11,21 +11,26 @@
 //! A backend that broke a guarantee in any run is never recommended, and a backend whose run
 //! of a workload's scenario was capped (stopped by its time cap before the end of the plan) is
 //! not scored on that workload: both are listed as excluded, with the reason.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `evidence` | what is measured of each backend on each workload: the [`Basis`], rates or a [`Reason`] to leave it out |
+//! | `scoring` | scores from the evidence, the ranking, [`MIN_MARGIN`] and ties ([`decide`]) |
+//! | `prose` | the words: the one-line summary, the basis, the reasons, why leaders are tied |
+
+mod evidence;
+mod prose;
+mod scoring;
 
 use std::collections::BTreeMap;
 
 use crate::criterion::CriterionData;
-use crate::format;
 use crate::results::RunResult;
 use crate::stats::Spread;
 
-/// Below this ratio the winner's lead is too small to call on a shared machine, whatever the
-/// measured spread: with a single repeat there is no spread to go by, and two cores shared
-/// with other jobs give a few percent of noise between runs.
-pub const MIN_MARGIN: f64 = 1.05;
-
-/// The raw concurrent maps the benchmarks run as a floor: never candidates.
-pub const FLOORS: &[&str] = &["dashmap", "papaya"];
+pub use evidence::{Basis, Broke, FLOORS, Reason, StressThroughput, backends, broken};
+pub(crate) use prose::tie_reason;
+pub use scoring::{MIN_MARGIN, decide};
 
 /// A kind of workload a VMM puts on its registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,7 +91,7 @@ pub struct Exclusion {
     /// The backend.
     pub backend: String,
     /// Why (violations, a capped run, no run of a scenario).
-    pub reason: String,
+    pub reason: Reason,
 }
 
 /// The outcome for one workload.
@@ -120,10 +125,8 @@ pub enum Verdict {
 pub struct Recommendation {
     /// The workload.
     pub workload: Workload,
-    /// What was measured, in words.
-    pub basis: String,
-    /// The unit of the scores (`ops/s`, `cycles/s`, …).
-    pub unit: &'static str,
+    /// What was measured (its [`Display`](std::fmt::Display) says it in words).
+    pub basis: Basis,
     /// The scored backends, best first.
     pub candidates: Vec<Candidate>,
     /// The backends left out, and why.
@@ -133,266 +136,9 @@ pub struct Recommendation {
 }
 
 impl Recommendation {
-    /// The verdict in one line: `lockfree: 1.83× the ops/s of sharded`.
-    pub fn summary(&self) -> String {
-        match &self.verdict {
-            Verdict::Winner {
-                backend,
-                runner_up: Some(runner_up),
-                ratio: Some(ratio),
-            } => format!(
-                "{backend}: {} the {} of the runner-up, {runner_up}",
-                format::ratio(*ratio),
-                self.unit
-            ),
-            Verdict::Winner { backend, .. } => {
-                format!("{backend}: the only backend with usable figures")
-            }
-            Verdict::NoClearWinner {
-                leaders,
-                ratio,
-                overlap,
-            } => format!(
-                "no clear winner: {} {} (best {} the next)",
-                leaders.join(", "),
-                tie_reason(*overlap),
-                format::ratio(*ratio)
-            ),
-            Verdict::NoData => "no data".into(),
-        }
-    }
-}
-
-/// Why the leaders are tied, in words.
-pub(crate) fn tie_reason(overlap: bool) -> String {
-    if overlap {
-        "are within the measured spread of each other".into()
-    } else {
-        format!(
-            "are less than {} apart, within the noise of a shared machine",
-            margin_percent()
-        )
-    }
-}
-
-/// [`MIN_MARGIN`] as a percentage: `5%`.
-fn margin_percent() -> String {
-    format!("{:.0}%", (MIN_MARGIN - 1.0) * 100.0)
-}
-
-/// Ranks `candidates` (best first) and names the winner, if the figures allow.
-///
-/// The best median wins clearly when the runner-up's best figure stays below the winner's
-/// worst **and** the ratio of medians is at least [`MIN_MARGIN`]. Otherwise there is no clear
-/// winner, and the leaders are every candidate whose best reaches the winner's worst or whose
-/// median is within the margin.
-pub fn decide(candidates: &mut [Candidate]) -> Verdict {
-    candidates.sort_by(|a, b| {
-        b.score
-            .median
-            .total_cmp(&a.score.median)
-            .then_with(|| a.backend.cmp(&b.backend))
-    });
-    let ratio_to = |w: &Spread, o: &Spread| {
-        if o.median > 0.0 {
-            w.median / o.median
-        } else {
-            f64::INFINITY
-        }
-    };
-    match candidates {
-        [] => Verdict::NoData,
-        [only] => Verdict::Winner {
-            backend: only.backend.clone(),
-            runner_up: None,
-            ratio: None,
-        },
-        [winner, runner_up, ..] => {
-            let w = winner.score;
-            let within = |o: &Spread| o.high >= w.low || ratio_to(&w, o) < MIN_MARGIN;
-            let ratio = ratio_to(&w, &runner_up.score);
-            let overlap = runner_up.score.high >= w.low;
-            if within(&runner_up.score) {
-                Verdict::NoClearWinner {
-                    leaders: candidates
-                        .iter()
-                        .filter(|c| within(&c.score))
-                        .map(|c| c.backend.clone())
-                        .collect(),
-                    ratio,
-                    overlap,
-                }
-            } else {
-                Verdict::Winner {
-                    backend: winner.backend.clone(),
-                    runner_up: Some(runner_up.backend.clone()),
-                    ratio: Some(ratio),
-                }
-            }
-        }
-    }
-}
-
-/// The backends, in the order results (then criterion) first name them; floors left out.
-pub fn backends(results: &[RunResult], criterion: &CriterionData) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    let groups = [
-        "cycle_threads",
-        "cycle_population",
-        "lookup",
-        "callback_cost",
-    ];
-    let from_criterion = criterion
-        .benchmarks
-        .iter()
-        .filter(|b| groups.contains(&b.group.as_str()))
-        .map(|b| b.function.as_str());
-    for name in results
-        .iter()
-        .map(|r| r.backend.as_str())
-        .chain(from_criterion)
-    {
-        if !FLOORS.contains(&name) && !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
-        }
-    }
-    names
-}
-
-/// Backends that broke a guarantee: how many runs, and in which scenarios.
-pub fn broken(results: &[RunResult]) -> BTreeMap<String, (usize, Vec<String>)> {
-    let mut out: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
-    for r in results.iter().filter(|r| r.violations > 0) {
-        let entry = out.entry(r.backend.clone()).or_default();
-        entry.0 += 1;
-        if !entry.1.contains(&r.scenario) {
-            entry.1.push(r.scenario.clone());
-        }
-    }
-    out
-}
-
-fn broken_reason(runs: usize, scenarios: &[String]) -> String {
-    format!(
-        "broke a guarantee in {runs} run{} ({}): never recommended",
-        if runs == 1 { "" } else { "s" },
-        scenarios.join(", ")
-    )
-}
-
-/// Scores every backend on the throughput of `scenarios` in `runs`.
-fn score_results(
-    runs: &[&RunResult],
-    scenarios: &[String],
-    backends: &[String],
-    broken: &BTreeMap<String, (usize, Vec<String>)>,
-) -> (Vec<Candidate>, Vec<Exclusion>) {
-    let mut candidates = Vec::new();
-    let mut excluded = Vec::new();
-    'backend: for backend in backends {
-        if let Some((count, scenarios)) = broken.get(backend) {
-            excluded.push(Exclusion {
-                backend: backend.clone(),
-                reason: broken_reason(*count, scenarios),
-            });
-            continue;
-        }
-        let mut parts = Vec::new();
-        for scenario in scenarios {
-            let mine: Vec<&&RunResult> = runs
-                .iter()
-                .filter(|r| &r.backend == backend && &r.scenario == scenario)
-                .collect();
-            let reason = if mine.is_empty() {
-                Some(format!("no run of {scenario}"))
-            } else if mine.iter().any(|r| r.capped) {
-                Some(format!(
-                    "capped in {scenario}: its time cap stopped the run before the end of the plan"
-                ))
-            } else {
-                None
-            };
-            let part = Spread::of(mine.iter().map(|r| r.ops_per_s));
-            match (reason, part) {
-                (None, Some(part)) => parts.push(part),
-                (reason, _) => {
-                    excluded.push(Exclusion {
-                        backend: backend.clone(),
-                        reason: reason.unwrap_or_else(|| format!("no figure for {scenario}")),
-                    });
-                    continue 'backend;
-                }
-            }
-        }
-        match Spread::geometric_mean(&parts) {
-            Some(score) => candidates.push(Candidate {
-                backend: backend.clone(),
-                score,
-            }),
-            None => excluded.push(Exclusion {
-                backend: backend.clone(),
-                reason: "a throughput of zero".into(),
-            }),
-        }
-    }
-    (candidates, excluded)
-}
-
-/// Scores every backend from one criterion group: each benchmark's rate, combined over the
-/// group's parameters by geometric mean.
-fn score_criterion(
-    criterion: &CriterionData,
-    group: &str,
-    backends: &[String],
-    broken: &BTreeMap<String, (usize, Vec<String>)>,
-) -> (Vec<Candidate>, Vec<Exclusion>) {
-    let mut candidates = Vec::new();
-    let mut excluded = Vec::new();
-    for backend in backends {
-        let parts: Vec<Spread> = criterion
-            .group(group)
-            .filter(|b| &b.function == backend)
-            .map(|b| b.per_second())
-            .collect();
-        if parts.is_empty() {
-            continue;
-        }
-        if let Some((count, scenarios)) = broken.get(backend) {
-            excluded.push(Exclusion {
-                backend: backend.clone(),
-                reason: broken_reason(*count, scenarios),
-            });
-            continue;
-        }
-        if let Some(score) = Spread::geometric_mean(&parts) {
-            candidates.push(Candidate {
-                backend: backend.clone(),
-                score,
-            });
-        }
-    }
-    (candidates, excluded)
-}
-
-fn repeats_phrase(runs: &[&RunResult], scenarios: &[String]) -> String {
-    let most = scenarios
-        .iter()
-        .flat_map(|s| {
-            let mut per_backend: BTreeMap<&str, usize> = BTreeMap::new();
-            for r in runs.iter().filter(|r| &r.scenario == s) {
-                *per_backend.entry(r.backend.as_str()).or_default() += 1;
-            }
-            per_backend.into_values()
-        })
-        .max()
-        .unwrap_or(0);
-    if most <= 1 {
-        format!(
-            "one run each, so no spread was measured: only the {} margin guards against noise",
-            margin_percent()
-        )
-    } else {
-        format!("median and range over {most} repeats")
+    /// The unit of the scores (`ops/s`, `cycles/s`, `lookups/s`).
+    pub fn unit(&self) -> &'static str {
+        self.basis.unit()
     }
 }
 
@@ -411,102 +157,14 @@ fn recommend_one(
     results: &[RunResult],
     criterion: &CriterionData,
     backends: &[String],
-    broken: &BTreeMap<String, (usize, Vec<String>)>,
+    broken: &BTreeMap<String, Broke>,
 ) -> Recommendation {
-    // Runs with a callback cost answer the slow-callback question, and only that one.
-    let runs: Vec<&RunResult> = results
-        .iter()
-        .filter(|r| (r.callback_cost_ns > 0) == (workload == Workload::SlowCallbacks))
-        .collect();
-    let mut scenarios: Vec<String> = Vec::new();
-    for r in &runs {
-        let wanted = workload == Workload::SlowCallbacks
-            || workload.scenarios().contains(&r.scenario.as_str());
-        if wanted && !scenarios.contains(&r.scenario) {
-            scenarios.push(r.scenario.clone());
-        }
-    }
-    // The workload's own order, not the file's.
-    scenarios.sort_by_key(|s| {
-        workload
-            .scenarios()
-            .iter()
-            .position(|w| w == s)
-            .unwrap_or(usize::MAX)
-    });
-    let (mut candidates, excluded, basis, unit) = if !scenarios.is_empty() {
-        let (c, e) = score_results(&runs, &scenarios, backends, broken);
-        let what = if workload == Workload::SlowCallbacks {
-            let costs: Vec<String> = {
-                let mut v: Vec<u64> = runs.iter().map(|r| r.callback_cost_ns).collect();
-                v.sort_unstable();
-                v.dedup();
-                v.into_iter().map(|c| format::ns(c as f64)).collect()
-            };
-            format!(
-                "stress runs whose callbacks each take {}: throughput in {}",
-                costs.join(" or "),
-                scenarios.join(", ")
-            )
-        } else {
-            format!("stress throughput in {}", scenarios.join(", "))
-        };
-        let combine = if scenarios.len() > 1 {
-            "; geometric mean over the scenarios of each backend's median, lowest and highest run"
-        } else {
-            ""
-        };
-        (
-            c,
-            e,
-            format!("{what} ({}){combine}", repeats_phrase(&runs, &scenarios)),
-            "ops/s",
-        )
-    } else {
-        let (group, basis, unit) = match workload {
-            Workload::SlowCallbacks => {
-                let param = criterion
-                    .group("callback_cost")
-                    .next()
-                    .map(|b| b.parameter.clone())
-                    .unwrap_or_default();
-                (
-                    "callback_cost",
-                    format!(
-                        "criterion `callback_cost` ({param}): connect+disconnect cycles a second, from the median time per iteration and its 95% confidence interval"
-                    ),
-                    "cycles/s",
-                )
-            }
-            Workload::Delivery => (
-                "lookup",
-                "criterion `lookup`: lookups a second among 100,000 live tokens under churn, geometric mean of `is_paired` and `producer`, from the median time per iteration and its 95% confidence interval".to_string(),
-                "lookups/s",
-            ),
-            Workload::BootStorms | Workload::Churn => ("", String::new(), "ops/s"),
-        };
-        if group.is_empty() || !criterion.has_group(group) {
-            let basis = match workload {
-                Workload::SlowCallbacks => {
-                    "no stress run with a callback cost, and no criterion `callback_cost` group"
-                        .to_string()
-                }
-                Workload::Delivery => {
-                    "no delivery-lookup run, and no criterion `lookup` group".to_string()
-                }
-                _ => format!("no run of {}", workload.scenarios().join(", ")),
-            };
-            (Vec::new(), Vec::new(), basis, unit)
-        } else {
-            let (c, e) = score_criterion(criterion, group, backends, broken);
-            (c, e, basis, unit)
-        }
-    };
+    let (basis, evidence) = evidence::gather(workload, results, criterion, backends, broken);
+    let (mut candidates, excluded) = scoring::score(&basis, evidence);
     let verdict = decide(&mut candidates);
     Recommendation {
         workload,
         basis,
-        unit,
         candidates,
         excluded,
         verdict,
@@ -607,8 +265,12 @@ pub(crate) mod tests {
         let order: Vec<&str> = rec.candidates.iter().map(|c| c.backend.as_str()).collect();
         assert_eq!(order, ["b", "c", "a"]);
         assert!(rec.summary().starts_with("b: 2.00×"), "{}", rec.summary());
-        assert!(rec.basis.contains("boot-storm, restore-storm, irqfd-flood"));
-        assert!(rec.basis.contains("3 repeats"), "{}", rec.basis);
+        assert!(
+            rec.basis
+                .to_string()
+                .contains("boot-storm, restore-storm, irqfd-flood")
+        );
+        assert!(rec.basis.to_string().contains("3 repeats"), "{}", rec.basis);
     }
 
     #[test]
@@ -689,7 +351,7 @@ pub(crate) mod tests {
             "{}",
             rec.summary()
         );
-        assert!(rec.basis.contains("no spread"), "{}", rec.basis);
+        assert!(rec.basis.to_string().contains("no spread"), "{}", rec.basis);
     }
 
     #[test]
@@ -715,7 +377,7 @@ pub(crate) mod tests {
             rec.excluded
                 .iter()
                 .find(|e| e.backend == b)
-                .map(|e| e.reason.clone())
+                .map(|e| e.reason.to_string())
                 .unwrap_or_default()
         };
         assert!(reason("c").contains("broke a guarantee"), "{}", reason("c"));
@@ -744,7 +406,7 @@ pub(crate) mod tests {
         assert_eq!(rec.summary(), "no data");
         let rec = for_workload(&[], Workload::SlowCallbacks);
         assert_eq!(rec.verdict, Verdict::NoData);
-        assert!(rec.basis.contains("callback_cost"));
+        assert!(rec.basis.to_string().contains("callback_cost"));
     }
 
     #[test]
@@ -762,7 +424,7 @@ pub(crate) mod tests {
             "{:?}",
             rec.verdict
         );
-        assert!(rec.basis.contains("criterion `callback_cost`"));
+        assert!(rec.basis.to_string().contains("criterion `callback_cost`"));
 
         // Runs with a callback cost take precedence, and stay out of the other workloads.
         let mut results = Vec::new();
@@ -779,7 +441,11 @@ pub(crate) mod tests {
         assert!(
             matches!(&recs[3].verdict, Verdict::Winner { backend, .. } if backend == "mutex-map")
         );
-        assert!(recs[3].basis.contains("1.00 µs"), "{}", recs[3].basis);
+        assert!(
+            recs[3].basis.to_string().contains("1.00 µs"),
+            "{}",
+            recs[3].basis
+        );
         assert_eq!(recs[0].verdict, Verdict::NoData);
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -800,7 +466,7 @@ pub(crate) mod tests {
             "{:?}",
             rec.verdict
         );
-        assert_eq!(rec.unit, "lookups/s");
+        assert_eq!(rec.unit(), "lookups/s");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
