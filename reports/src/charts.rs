@@ -16,7 +16,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::criterion::CriterionData;
 use crate::format;
 use crate::recommend::FLOORS;
-use crate::results::RunResult;
+use crate::schema::{BenchGroup, Operation, RunResult, Scenario};
 use crate::stats::Spread;
 
 /// One chart: its file name, title, caption and SVG text.
@@ -87,11 +87,11 @@ fn criterion_lines(
     criterion: &CriterionData,
     colors: &Colors,
     backends: &[String],
-    group: &str,
+    group: BenchGroup,
     floor_prefix: &str,
     value: impl Fn(&crate::criterion::Benchmark) -> f64,
 ) -> Vec<Line> {
-    let series = |group: &str, function: &str, prefix: &str| {
+    let series = |group: BenchGroup, function: &str, prefix: &str| {
         let mut points: Vec<(f64, f64)> = criterion
             .group(group)
             .filter(|b| b.function == function && b.parameter.starts_with(prefix))
@@ -110,7 +110,7 @@ fn criterion_lines(
         name: format!("floor: {floor}"),
         color: colors.of(floor),
         dashed: true,
-        points: series("floor", floor, floor_prefix),
+        points: series(BenchGroup::Floor, floor, floor_prefix),
     });
     backend_lines
         .chain(floor_lines)
@@ -419,12 +419,12 @@ pub(crate) fn throughput_threads(
 ) -> Result<Chart, String> {
     let title = "Connect+disconnect throughput against threads";
     let mut lines = Vec::new();
-    let caption = if criterion.has_group("cycle_threads") {
+    let caption = if criterion.has_group(BenchGroup::CycleThreads) {
         lines = criterion_lines(
             criterion,
             colors,
             backends,
-            "cycle_threads",
+            BenchGroup::CycleThreads,
             "threads=",
             |b| b.per_second().median,
         );
@@ -436,7 +436,7 @@ pub(crate) fn throughput_threads(
         // Without criterion, a scenario that ran at several thread counts will do.
         let mut by_scenario: BTreeMap<&str, Vec<&RunResult>> = BTreeMap::new();
         for r in results.iter().filter(|r| r.callback_cost_ns == 0) {
-            by_scenario.entry(r.scenario.as_str()).or_default().push(r);
+            by_scenario.entry(r.scenario.name()).or_default().push(r);
         }
         let varied = by_scenario.iter().find(|(_, runs)| {
             let first = runs[0].threads;
@@ -493,7 +493,7 @@ pub(crate) fn throughput_threads(
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.1))
         .fold(0.0, f64::max);
-    let unit = if criterion.has_group("cycle_threads") {
+    let unit = if criterion.has_group(BenchGroup::CycleThreads) {
         "cycles a second"
     } else {
         "operations a second"
@@ -514,7 +514,7 @@ pub(crate) fn cost_population(
     backends: &[String],
 ) -> Result<Chart, String> {
     let title = "Connect+disconnect cost against live tokens";
-    if !criterion.has_group("cycle_population") {
+    if !criterion.has_group(BenchGroup::CyclePopulation) {
         return Err(
             "no criterion `cycle_population` data (run `cargo bench -p bypass-benches --bench cycle`)"
                 .into(),
@@ -526,7 +526,7 @@ pub(crate) fn cost_population(
         criterion,
         colors,
         backends,
-        "cycle_population",
+        BenchGroup::CyclePopulation,
         "population=",
         ns_per_cycle,
     );
@@ -691,11 +691,14 @@ pub(crate) fn lookup(
 ) -> Result<Chart, String> {
     let title = "Lookup throughput under churn";
     let mut bars = Vec::new();
-    let caption = if criterion.has_group("lookup") {
+    let caption = if criterion.has_group(BenchGroup::Lookup) {
         let mut names: Vec<&str> = backends.iter().map(String::as_str).collect();
         names.extend(FLOORS);
         for name in names {
-            for b in criterion.group("lookup").filter(|b| b.function == name) {
+            for b in criterion
+                .group(BenchGroup::Lookup)
+                .filter(|b| b.function == name)
+            {
                 let floor = if FLOORS.contains(&name) {
                     "floor: "
                 } else {
@@ -715,7 +718,7 @@ pub(crate) fn lookup(
                 .iter()
                 .filter(|r| {
                     &r.backend == backend
-                        && r.scenario == "delivery-lookup"
+                        && r.scenario == Scenario::DeliveryLookup
                         && r.callback_cost_ns == 0
                 })
                 .collect();
@@ -740,7 +743,7 @@ pub(crate) fn lookup(
                 .into(),
         );
     }
-    let unit = if criterion.has_group("lookup") {
+    let unit = if criterion.has_group(BenchGroup::Lookup) {
         "lookups a second"
     } else {
         "operations a second"
@@ -758,20 +761,20 @@ const PERCENTILES: [&str; 4] = ["p50", "p99", "p99.9", "max"];
 /// Latency percentiles per backend, one chart per scenario, a panel per kind of operation.
 pub(crate) fn latency(results: &[RunResult], colors: &Colors, backends: &[String]) -> Vec<Chart> {
     let baseline: Vec<&RunResult> = results.iter().filter(|r| r.callback_cost_ns == 0).collect();
-    let mut scenarios: Vec<&str> = Vec::new();
+    let mut scenarios: Vec<Scenario> = Vec::new();
     for r in &baseline {
-        if !scenarios.contains(&r.scenario.as_str()) {
-            scenarios.push(&r.scenario);
+        if !scenarios.contains(&r.scenario) {
+            scenarios.push(r.scenario);
         }
     }
     let mut charts = Vec::new();
     for scenario in scenarios {
         let runs: Vec<&&RunResult> = baseline.iter().filter(|r| r.scenario == scenario).collect();
-        let mut kinds: Vec<&str> = Vec::new();
-        for kind in ["register", "unregister", "lookup"] {
+        let mut kinds: Vec<Operation> = Vec::new();
+        for &kind in Operation::ALL {
             if runs
                 .iter()
-                .any(|r| r.latency_ns.get(kind).is_some_and(|p| p.count > 0))
+                .any(|r| r.latency_ns.get(&kind).is_some_and(|p| p.count > 0))
             {
                 kinds.push(kind);
             }
@@ -780,7 +783,7 @@ pub(crate) fn latency(results: &[RunResult], colors: &Colors, backends: &[String
             continue;
         }
         // Per kind, per backend: the median of each percentile over the repeats.
-        let mut panels: Vec<(&str, Vec<Line>)> = Vec::new();
+        let mut panels: Vec<(Operation, Vec<Line>)> = Vec::new();
         let mut entries: Vec<(String, RGBColor, bool)> = Vec::new();
         let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
         for &kind in &kinds {
@@ -789,7 +792,7 @@ pub(crate) fn latency(results: &[RunResult], colors: &Colors, backends: &[String
                 let mine: Vec<_> = runs
                     .iter()
                     .filter(|r| &r.backend == backend)
-                    .filter_map(|r| r.latency_ns.get(kind))
+                    .filter_map(|r| r.latency_ns.get(&kind))
                     .filter(|p| p.count > 0)
                     .collect();
                 if mine.is_empty() {
@@ -840,13 +843,13 @@ pub(crate) fn latency(results: &[RunResult], colors: &Colors, backends: &[String
                 if panels.len() > 1 {
                     y.desc = format!("{kind} latency");
                 }
-                lines_on(area, kind, &x, &y, lines)?;
+                lines_on(area, kind.name(), &x, &y, lines)?;
             }
             legend(&key, &entries)
         });
         match chart {
             Ok(svg) => charts.push(Chart {
-                file: format!("latency-{}.svg", file_safe(scenario)),
+                file: format!("latency-{}.svg", file_safe(scenario.name())),
                 title,
                 caption: format!(
                     "Latency of each kind of operation in {scenario}, per backend: p50, p99, p99.9 and maximum (median of each over the repeats), log scale. Capped runs stopped before the end of their plan, so they saw less of it."

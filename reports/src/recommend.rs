@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::criterion::CriterionData;
 use crate::format;
-use crate::results::RunResult;
+use crate::schema::{BenchGroup, RunResult};
 use crate::stats::Spread;
 
 /// Below this ratio the winner's lead is too small to call on a shared machine, whatever the
@@ -237,15 +237,15 @@ pub fn decide(candidates: &mut [Candidate]) -> Verdict {
 pub fn backends(results: &[RunResult], criterion: &CriterionData) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     let groups = [
-        "cycle_threads",
-        "cycle_population",
-        "lookup",
-        "callback_cost",
+        BenchGroup::CycleThreads,
+        BenchGroup::CyclePopulation,
+        BenchGroup::Lookup,
+        BenchGroup::CallbackCost,
     ];
     let from_criterion = criterion
         .benchmarks
         .iter()
-        .filter(|b| groups.contains(&b.group.as_str()))
+        .filter(|b| groups.iter().any(|g| g.name() == b.group))
         .map(|b| b.function.as_str());
     for name in results
         .iter()
@@ -265,8 +265,8 @@ pub fn broken(results: &[RunResult]) -> BTreeMap<String, (usize, Vec<String>)> {
     for r in results.iter().filter(|r| r.violations > 0) {
         let entry = out.entry(r.backend.clone()).or_default();
         entry.0 += 1;
-        if !entry.1.contains(&r.scenario) {
-            entry.1.push(r.scenario.clone());
+        if !entry.1.iter().any(|s| s == r.scenario.name()) {
+            entry.1.push(r.scenario.name().to_string());
         }
     }
     out
@@ -301,7 +301,7 @@ fn score_results(
         for scenario in scenarios {
             let mine: Vec<&&RunResult> = runs
                 .iter()
-                .filter(|r| &r.backend == backend && &r.scenario == scenario)
+                .filter(|r| &r.backend == backend && r.scenario.name() == scenario)
                 .collect();
             let reason = if mine.is_empty() {
                 Some(format!("no run of {scenario}"))
@@ -342,7 +342,7 @@ fn score_results(
 /// group's parameters by geometric mean.
 fn score_criterion(
     criterion: &CriterionData,
-    group: &str,
+    group: BenchGroup,
     backends: &[String],
     broken: &BTreeMap<String, (usize, Vec<String>)>,
 ) -> (Vec<Candidate>, Vec<Exclusion>) {
@@ -379,7 +379,7 @@ fn repeats_phrase(runs: &[&RunResult], scenarios: &[String]) -> String {
         .iter()
         .flat_map(|s| {
             let mut per_backend: BTreeMap<&str, usize> = BTreeMap::new();
-            for r in runs.iter().filter(|r| &r.scenario == s) {
+            for r in runs.iter().filter(|r| r.scenario.name() == s) {
                 *per_backend.entry(r.backend.as_str()).or_default() += 1;
             }
             per_backend.into_values()
@@ -421,9 +421,9 @@ fn recommend_one(
     let mut scenarios: Vec<String> = Vec::new();
     for r in &runs {
         let wanted = workload == Workload::SlowCallbacks
-            || workload.scenarios().contains(&r.scenario.as_str());
-        if wanted && !scenarios.contains(&r.scenario) {
-            scenarios.push(r.scenario.clone());
+            || workload.scenarios().contains(&r.scenario.name());
+        if wanted && !scenarios.iter().any(|s| s == r.scenario.name()) {
+            scenarios.push(r.scenario.name().to_string());
         }
     }
     // The workload's own order, not the file's.
@@ -466,12 +466,12 @@ fn recommend_one(
         let (group, basis, unit) = match workload {
             Workload::SlowCallbacks => {
                 let param = criterion
-                    .group("callback_cost")
+                    .group(BenchGroup::CallbackCost)
                     .next()
                     .map(|b| b.parameter.clone())
                     .unwrap_or_default();
                 (
-                    "callback_cost",
+                    Some(BenchGroup::CallbackCost),
                     format!(
                         "criterion `callback_cost` ({param}): connect+disconnect cycles a second, from the median time per iteration and its 95% confidence interval"
                     ),
@@ -479,13 +479,17 @@ fn recommend_one(
                 )
             }
             Workload::Delivery => (
-                "lookup",
+                Some(BenchGroup::Lookup),
                 "criterion `lookup`: lookups a second among 100,000 live tokens under churn, geometric mean of `is_paired` and `producer`, from the median time per iteration and its 95% confidence interval".to_string(),
                 "lookups/s",
             ),
-            Workload::BootStorms | Workload::Churn => ("", String::new(), "ops/s"),
+            Workload::BootStorms | Workload::Churn => (None, String::new(), "ops/s"),
         };
-        if group.is_empty() || !criterion.has_group(group) {
+        let group = group.filter(|&g| criterion.has_group(g));
+        if let Some(group) = group {
+            let (c, e) = score_criterion(criterion, group, backends, broken);
+            (c, e, basis, unit)
+        } else {
             let basis = match workload {
                 Workload::SlowCallbacks => {
                     "no stress run with a callback cost, and no criterion `callback_cost` group"
@@ -497,9 +501,6 @@ fn recommend_one(
                 _ => format!("no run of {}", workload.scenarios().join(", ")),
             };
             (Vec::new(), Vec::new(), basis, unit)
-        } else {
-            let (c, e) = score_criterion(criterion, group, backends, broken);
-            (c, e, basis, unit)
         }
     };
     let verdict = decide(&mut candidates);
@@ -517,13 +518,13 @@ fn recommend_one(
 pub(crate) mod tests {
     use super::*;
     use crate::criterion::tests::{temp_dir, write_benchmark};
-    use crate::results::Machine;
+    use crate::schema::{Machine, Operation, Percentiles, Scenario};
 
     /// A run with the figures a test cares about; the rest plausible.
     pub(crate) fn run(backend: &str, scenario: &str, seed: u64, ops_per_s: f64) -> RunResult {
         RunResult {
             backend: backend.into(),
-            scenario: scenario.into(),
+            scenario: scenario.parse().expect("a scenario name"),
             threads: 4,
             seed,
             scale: 0.1,
@@ -531,8 +532,8 @@ pub(crate) mod tests {
             elapsed_s: 10_000.0 / ops_per_s,
             ops_per_s,
             latency_ns: [(
-                "register".to_string(),
-                crate::results::Percentiles {
+                Operation::Register,
+                Percentiles {
                     count: 5000,
                     p50: 200,
                     p99: 2_000,
@@ -626,7 +627,7 @@ pub(crate) mod tests {
         // Only one scenario of the three moves, and it is enough to turn the geometric mean.
         let mut mixed = boot_storms(&[("a", 100.0), ("b", 130.0)], 0.01);
         for r in mixed.iter_mut() {
-            if r.backend == "a" && r.scenario == "irqfd-flood" {
+            if r.backend == "a" && r.scenario == Scenario::IrqfdFlood {
                 r.ops_per_s *= 3.0;
             }
         }
@@ -698,12 +699,12 @@ pub(crate) mod tests {
         // c is the fastest, but broke a guarantee once; b was capped in one scenario.
         results
             .iter_mut()
-            .find(|r| r.backend == "c" && r.scenario == "boot-storm")
+            .find(|r| r.backend == "c" && r.scenario == Scenario::BootStorm)
             .unwrap()
             .violations = 2;
         results
             .iter_mut()
-            .find(|r| r.backend == "b" && r.scenario == "irqfd-flood")
+            .find(|r| r.backend == "b" && r.scenario == Scenario::IrqfdFlood)
             .unwrap()
             .capped = true;
         let rec = for_workload(&results, Workload::BootStorms);
