@@ -7,7 +7,7 @@ use super::axis::Axis;
 use super::frame::{HEIGHT, LEGEND, PANEL, WIDTH, err, legend, lines_on, svg};
 use super::series::{Colors, Line, capped_mark};
 use crate::format;
-use crate::results::RunResult;
+use crate::schema::{Operation, RunResult, Scenario};
 use crate::stats::Spread;
 
 const PERCENTILES: [&str; 4] = ["p50", "p99", "p99.9", "max"];
@@ -15,20 +15,20 @@ const PERCENTILES: [&str; 4] = ["p50", "p99", "p99.9", "max"];
 /// Latency percentiles per backend, one chart per scenario, a panel per kind of operation.
 pub(crate) fn latency(results: &[RunResult], colors: &Colors, backends: &[String]) -> Vec<Chart> {
     let baseline: Vec<&RunResult> = results.iter().filter(|r| r.callback_cost_ns == 0).collect();
-    let mut scenarios: Vec<&str> = Vec::new();
+    let mut scenarios: Vec<Scenario> = Vec::new();
     for r in &baseline {
-        if !scenarios.contains(&r.scenario.as_str()) {
-            scenarios.push(&r.scenario);
+        if !scenarios.contains(&r.scenario) {
+            scenarios.push(r.scenario);
         }
     }
     let mut charts = Vec::new();
     for scenario in scenarios {
         let runs: Vec<&&RunResult> = baseline.iter().filter(|r| r.scenario == scenario).collect();
-        let mut kinds: Vec<&str> = Vec::new();
-        for kind in ["register", "unregister", "lookup"] {
+        let mut kinds: Vec<Operation> = Vec::new();
+        for &kind in Operation::ALL {
             if runs
                 .iter()
-                .any(|r| r.latency_ns.get(kind).is_some_and(|p| p.count > 0))
+                .any(|r| r.latency_ns.get(&kind).is_some_and(|p| p.count > 0))
             {
                 kinds.push(kind);
             }
@@ -37,7 +37,7 @@ pub(crate) fn latency(results: &[RunResult], colors: &Colors, backends: &[String
             continue;
         }
         // Per kind, per backend: the median of each percentile over the repeats.
-        let mut panels: Vec<(&str, Vec<Line>)> = Vec::new();
+        let mut panels: Vec<(Operation, Vec<Line>)> = Vec::new();
         let mut entries: Vec<(String, RGBColor, bool)> = Vec::new();
         let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
         for &kind in &kinds {
@@ -46,7 +46,7 @@ pub(crate) fn latency(results: &[RunResult], colors: &Colors, backends: &[String
                 let mine: Vec<_> = runs
                     .iter()
                     .filter(|r| &r.backend == backend)
-                    .filter_map(|r| r.latency_ns.get(kind))
+                    .filter_map(|r| r.latency_ns.get(&kind))
                     .filter(|p| p.count > 0)
                     .collect();
                 if mine.is_empty() {
@@ -93,14 +93,14 @@ pub(crate) fn latency(results: &[RunResult], colors: &Colors, backends: &[String
                 if panels.len() > 1 {
                     y.desc = format!("{kind} latency");
                 }
-                lines_on(area, kind, &x, &y, lines)?;
+                lines_on(area, kind.name(), &x, &y, lines)?;
             }
             legend(&key, &entries)
         });
         // A chart that cannot be drawn is left out, like a scenario without latencies.
         if let Ok(svg) = chart {
             charts.push(Chart {
-                file: format!("latency-{}.svg", file_safe(scenario)),
+                file: format!("latency-{}.svg", file_safe(scenario.name())),
                 caption: format!(
                     "Latency of each kind of operation in {scenario}, per backend: p50, p99, p99.9 and maximum (median of each over the repeats), log scale. Capped runs stopped before the end of their plan, so they saw less of it."
                 ),

@@ -5,7 +5,7 @@ use super::frame::bar_chart;
 use super::series::{Bar, Colors, capped_mark};
 use crate::criterion::CriterionData;
 use crate::recommend::FLOORS;
-use crate::results::RunResult;
+use crate::schema::{BenchGroup, RunResult, Scenario};
 use crate::stats::Spread;
 
 /// Lookup throughput under churn, a bar per backend (and per criterion benchmark), the
@@ -18,11 +18,14 @@ pub(crate) fn lookup(
 ) -> Result<Chart, String> {
     let title = "Lookup throughput under churn";
     let mut bars = Vec::new();
-    let caption = if criterion.has_group("lookup") {
+    let caption = if criterion.has_group(BenchGroup::Lookup) {
         let mut names: Vec<&str> = backends.iter().map(String::as_str).collect();
         names.extend(FLOORS);
         for name in names {
-            for b in criterion.group("lookup").filter(|b| b.function == name) {
+            for b in criterion
+                .group(BenchGroup::Lookup)
+                .filter(|b| b.function == name)
+            {
                 let floor = if FLOORS.contains(&name) {
                     "floor: "
                 } else {
@@ -42,7 +45,7 @@ pub(crate) fn lookup(
                 .iter()
                 .filter(|r| {
                     &r.backend == backend
-                        && r.scenario == "delivery-lookup"
+                        && r.scenario == Scenario::DeliveryLookup
                         && r.callback_cost_ns == 0
                 })
                 .collect();
@@ -62,7 +65,7 @@ pub(crate) fn lookup(
                 .into(),
         );
     }
-    let unit = if criterion.has_group("lookup") {
+    let unit = if criterion.has_group(BenchGroup::Lookup) {
         "lookups a second"
     } else {
         "operations a second"

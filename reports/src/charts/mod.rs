@@ -49,7 +49,7 @@ pub(crate) mod tests {
     use crate::criterion::CriterionData;
     use crate::criterion::tests::{temp_dir, write_benchmark};
     use crate::recommend::tests::repeats;
-    use crate::results::RunResult;
+    use crate::schema::{RunResult, Scenario};
 
     /// Criterion data for backends `mutex-map` and `rcu` in every group the charts read, and
     /// the dashmap floor, in a temporary directory named after `name` (removed by the caller).
@@ -85,11 +85,16 @@ pub(crate) mod tests {
         let mut results = Vec::new();
         repeats(
             &mut results,
-            "delivery-lookup",
+            Scenario::DeliveryLookup,
             &[("a", 1e6), ("b", 2e6)],
             0.1,
         );
-        repeats(&mut results, "boot-storm", &[("a", 1e5), ("b", 3e5)], 0.1);
+        repeats(
+            &mut results,
+            Scenario::BootStorm,
+            &[("a", 1e5), ("b", 3e5)],
+            0.1,
+        );
         let backends = vec!["a".to_string(), "b".to_string()];
         let colors = Colors::new(&backends);
         (results, backends, colors)

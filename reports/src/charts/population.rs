@@ -7,6 +7,7 @@ use super::frame::line_chart;
 use super::series::{Colors, criterion_lines, xs, ys};
 use crate::criterion::{Benchmark, CriterionData};
 use crate::format;
+use crate::schema::BenchGroup;
 
 /// The cost of one connect+disconnect cycle against live tokens, log-log, with the floors.
 pub(crate) fn cost_population(
@@ -15,7 +16,7 @@ pub(crate) fn cost_population(
     backends: &[String],
 ) -> Result<Chart, String> {
     let title = "Connect+disconnect cost against live tokens";
-    if !criterion.has_group("cycle_population") {
+    if !criterion.has_group(BenchGroup::CyclePopulation) {
         return Err(
             "no criterion `cycle_population` data (run `cargo bench -p bypass-benches --bench cycle`)"
                 .into(),
@@ -26,7 +27,7 @@ pub(crate) fn cost_population(
         criterion,
         colors,
         backends,
-        "cycle_population",
+        BenchGroup::CyclePopulation,
         "population=",
         ns_per_cycle,
     );

@@ -5,7 +5,7 @@ use plotters::style::RGBColor;
 
 use crate::criterion::{Benchmark, CriterionData};
 use crate::recommend::FLOORS;
-use crate::results::RunResult;
+use crate::schema::{BenchGroup, RunResult};
 use crate::stats::Spread;
 
 /// A colour-blind-safe palette (Okabe and Ito), darkest first; backends take them in order.
@@ -107,11 +107,11 @@ pub(super) fn criterion_lines(
     criterion: &CriterionData,
     colors: &Colors,
     backends: &[String],
-    group: &str,
+    group: BenchGroup,
     floor_prefix: &str,
     value: impl Fn(&Benchmark) -> f64,
 ) -> Vec<Line> {
-    let series = |group: &str, function: &str, prefix: &str| {
+    let series = |group: BenchGroup, function: &str, prefix: &str| {
         let mut points: Vec<(f64, f64)> = criterion
             .group(group)
             .filter(|b| b.function == function && b.parameter.starts_with(prefix))
@@ -127,7 +127,7 @@ pub(super) fn criterion_lines(
         name: format!("floor: {floor}"),
         color: colors.of(floor),
         dashed: true,
-        points: series("floor", floor, floor_prefix),
+        points: series(BenchGroup::Floor, floor, floor_prefix),
     });
     backend_lines
         .chain(floor_lines)

@@ -9,7 +9,7 @@ use super::frame::line_chart;
 use super::series::{Colors, Line, criterion_lines, xs, ys};
 use crate::criterion::CriterionData;
 use crate::format;
-use crate::results::RunResult;
+use crate::schema::{BenchGroup, RunResult, Scenario};
 use crate::stats::Spread;
 
 /// Connect+disconnect throughput against threads, a line per backend, the floors dashed.
@@ -21,12 +21,12 @@ pub(crate) fn throughput_threads(
 ) -> Result<Chart, String> {
     let title = "Connect+disconnect throughput against threads";
     let mut lines = Vec::new();
-    let caption = if criterion.has_group("cycle_threads") {
+    let caption = if criterion.has_group(BenchGroup::CycleThreads) {
         lines = criterion_lines(
             criterion,
             colors,
             backends,
-            "cycle_threads",
+            BenchGroup::CycleThreads,
             "threads=",
             |b| b.per_second().median,
         );
@@ -36,9 +36,9 @@ pub(crate) fn throughput_threads(
         )
     } else {
         // Without criterion, a scenario that ran at several thread counts will do.
-        let mut by_scenario: BTreeMap<&str, Vec<&RunResult>> = BTreeMap::new();
+        let mut by_scenario: BTreeMap<Scenario, Vec<&RunResult>> = BTreeMap::new();
         for r in results.iter().filter(|r| r.callback_cost_ns == 0) {
-            by_scenario.entry(r.scenario.as_str()).or_default().push(r);
+            by_scenario.entry(r.scenario).or_default().push(r);
         }
         let varied = by_scenario.iter().find(|(_, runs)| {
             let first = runs[0].threads;
@@ -73,7 +73,7 @@ pub(crate) fn throughput_threads(
     }
     let x = Axis::log_at("threads", xs(&lines), 1.25, int);
     let ymax = ys(&lines).fold(0.0, f64::max);
-    let unit = if criterion.has_group("cycle_threads") {
+    let unit = if criterion.has_group(BenchGroup::CycleThreads) {
         "cycles a second"
     } else {
         "operations a second"
@@ -121,7 +121,7 @@ mod tests {
         );
         // Thread counts that vary within a scenario give the threads chart.
         let mut varied = results.clone();
-        let mut more = run("a", "boot-storm", 9, 2e5);
+        let mut more = run("a", Scenario::BootStorm, 9, 2e5);
         more.threads = 16;
         varied.push(more);
         assert!(throughput_threads(&varied, &none, &colors, &backends).is_ok());

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::Workload;
 use crate::criterion::CriterionData;
-use crate::results::RunResult;
+use crate::schema::{BenchGroup, RunResult, Scenario};
 use crate::stats::Spread;
 
 /// The raw concurrent maps the benchmarks run as a floor: never candidates.
@@ -16,14 +16,14 @@ pub const FLOORS: &[&str] = &["dashmap", "papaya"];
 pub enum Basis {
     /// Stress runs' operations a second.
     Stress(StressThroughput),
-    /// Criterion's `callback_cost` group: connect+disconnect cycles a second with a slow
-    /// callback, from the median time per iteration and its 95% confidence interval.
+    /// Criterion's [`BenchGroup::CallbackCost`]: connect+disconnect cycles a second with a
+    /// slow callback, from the median time per iteration and its 95% confidence interval.
     CallbackCycles {
         /// The benchmarks' parameter (`threads=2,callback=1us`).
         parameter: String,
     },
-    /// Criterion's `lookup` group: lookups a second among 100,000 live tokens under churn,
-    /// geometric mean of `is_paired` and `producer`.
+    /// Criterion's [`BenchGroup::Lookup`]: lookups a second among 100,000 live tokens under
+    /// churn, geometric mean of `is_paired` and `producer`.
     Lookups,
     /// Nothing measured the workload.
     Nothing(Workload),
@@ -33,7 +33,7 @@ pub enum Basis {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StressThroughput {
     /// The scenarios, in the workload's order.
-    pub scenarios: Vec<String>,
+    pub scenarios: Vec<Scenario>,
     /// The callback costs the runs were made with, ascending; empty when the callbacks were
     /// free.
     pub callback_costs_ns: Vec<u64>,
@@ -61,17 +61,17 @@ pub enum Reason {
     /// It has no run of one of the workload's scenarios.
     NoRun {
         /// The scenario.
-        scenario: String,
+        scenario: Scenario,
     },
     /// A run of one of the workload's scenarios was stopped by its time cap.
     Capped {
         /// The scenario.
-        scenario: String,
+        scenario: Scenario,
     },
     /// Its runs of one of the workload's scenarios have no usable throughput.
     NoFigure {
         /// The scenario.
-        scenario: String,
+        scenario: Scenario,
     },
     /// Its throughput is zero in one of the scenarios.
     ZeroThroughput,
@@ -83,7 +83,7 @@ pub struct Broke {
     /// How many runs.
     pub runs: usize,
     /// Their scenarios, in the order of the results.
-    pub scenarios: Vec<String>,
+    pub scenarios: Vec<Scenario>,
 }
 
 /// What was measured of one backend on one workload.
@@ -99,15 +99,15 @@ pub(super) enum Evidence {
 pub fn backends(results: &[RunResult], criterion: &CriterionData) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     let groups = [
-        "cycle_threads",
-        "cycle_population",
-        "lookup",
-        "callback_cost",
+        BenchGroup::CycleThreads,
+        BenchGroup::CyclePopulation,
+        BenchGroup::Lookup,
+        BenchGroup::CallbackCost,
     ];
     let from_criterion = criterion
         .benchmarks
         .iter()
-        .filter(|b| groups.contains(&b.group.as_str()))
+        .filter(|b| groups.iter().any(|g| g.name() == b.group))
         .map(|b| b.function.as_str());
     for name in results
         .iter()
@@ -128,7 +128,7 @@ pub fn broken(results: &[RunResult]) -> BTreeMap<String, Broke> {
         let entry = out.entry(r.backend.clone()).or_default();
         entry.runs += 1;
         if !entry.scenarios.contains(&r.scenario) {
-            entry.scenarios.push(r.scenario.clone());
+            entry.scenarios.push(r.scenario);
         }
     }
     out
@@ -149,12 +149,12 @@ pub(super) fn gather(
         .iter()
         .filter(|r| (r.callback_cost_ns > 0) == (workload == Workload::SlowCallbacks))
         .collect();
-    let mut scenarios: Vec<String> = Vec::new();
+    let mut scenarios: Vec<Scenario> = Vec::new();
     for r in &runs {
-        let wanted = workload == Workload::SlowCallbacks
-            || workload.scenarios().contains(&r.scenario.as_str());
+        let wanted =
+            workload == Workload::SlowCallbacks || workload.scenarios().contains(&r.scenario);
         if wanted && !scenarios.contains(&r.scenario) {
-            scenarios.push(r.scenario.clone());
+            scenarios.push(r.scenario);
         }
     }
     // The workload's own order, not the file's.
@@ -180,13 +180,16 @@ pub(super) fn gather(
     let (group, basis) = match workload {
         Workload::SlowCallbacks => {
             let parameter = criterion
-                .group("callback_cost")
+                .group(BenchGroup::CallbackCost)
                 .next()
                 .map(|b| b.parameter.clone())
                 .unwrap_or_default();
-            ("callback_cost", Basis::CallbackCycles { parameter })
+            (
+                BenchGroup::CallbackCost,
+                Basis::CallbackCycles { parameter },
+            )
         }
-        Workload::Delivery => ("lookup", Basis::Lookups),
+        Workload::Delivery => (BenchGroup::Lookup, Basis::Lookups),
         Workload::BootStorms | Workload::Churn => return (Basis::Nothing(workload), Vec::new()),
     };
     if !criterion.has_group(group) {
@@ -203,19 +206,18 @@ pub(super) fn gather(
 fn from_runs(
     backend: &str,
     runs: &[&RunResult],
-    scenarios: &[String],
+    scenarios: &[Scenario],
     broken: &BTreeMap<String, Broke>,
 ) -> Evidence {
     if let Some(broke) = broken.get(backend) {
         return Evidence::Excluded(Reason::Broke(broke.clone()));
     }
     let mut rates = Vec::new();
-    for scenario in scenarios {
+    for &scenario in scenarios {
         let mine: Vec<&&RunResult> = runs
             .iter()
-            .filter(|r| r.backend == backend && &r.scenario == scenario)
+            .filter(|r| r.backend == backend && r.scenario == scenario)
             .collect();
-        let scenario = scenario.clone();
         if mine.is_empty() {
             return Evidence::Excluded(Reason::NoRun { scenario });
         }
@@ -234,7 +236,7 @@ fn from_runs(
 fn from_criterion(
     backend: &str,
     criterion: &CriterionData,
-    group: &str,
+    group: BenchGroup,
     broken: &BTreeMap<String, Broke>,
 ) -> Option<Evidence> {
     let rates: Vec<Spread> = criterion
@@ -264,12 +266,12 @@ fn callback_costs(runs: &[&RunResult]) -> Vec<u64> {
 }
 
 /// The most runs of one backend in one of `scenarios`.
-fn most_repeats(runs: &[&RunResult], scenarios: &[String]) -> usize {
+fn most_repeats(runs: &[&RunResult], scenarios: &[Scenario]) -> usize {
     scenarios
         .iter()
         .flat_map(|s| {
             let mut per_backend: BTreeMap<&str, usize> = BTreeMap::new();
-            for r in runs.iter().filter(|r| &r.scenario == s) {
+            for r in runs.iter().filter(|r| r.scenario == *s) {
                 *per_backend.entry(r.backend.as_str()).or_default() += 1;
             }
             per_backend.into_values()

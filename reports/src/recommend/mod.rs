@@ -25,11 +25,11 @@ mod scoring;
 use std::collections::BTreeMap;
 
 use crate::criterion::CriterionData;
-use crate::results::RunResult;
+use crate::schema::{RunResult, Scenario};
 use crate::stats::Spread;
 
 pub use evidence::{Basis, Broke, FLOORS, Reason, StressThroughput, backends, broken};
-pub(crate) use prose::tie_reason;
+pub(crate) use prose::{scenario_list, tie_reason};
 pub use scoring::{MIN_MARGIN, decide};
 
 /// A kind of workload a VMM puts on its registry.
@@ -66,11 +66,15 @@ impl Workload {
 
     /// The stress scenarios that model it (none for slow callbacks: any run with a callback
     /// cost counts).
-    pub fn scenarios(self) -> &'static [&'static str] {
+    pub fn scenarios(self) -> &'static [Scenario] {
         match self {
-            Workload::BootStorms => &["boot-storm", "restore-storm", "irqfd-flood"],
-            Workload::Churn => &["serverless-churn"],
-            Workload::Delivery => &["delivery-lookup"],
+            Workload::BootStorms => &[
+                Scenario::BootStorm,
+                Scenario::RestoreStorm,
+                Scenario::IrqfdFlood,
+            ],
+            Workload::Churn => &[Scenario::ServerlessChurn],
+            Workload::Delivery => &[Scenario::DeliveryLookup],
             Workload::SlowCallbacks => &[],
         }
     }
@@ -175,13 +179,13 @@ fn recommend_one(
 pub(crate) mod tests {
     use super::*;
     use crate::criterion::tests::{temp_dir, write_benchmark};
-    use crate::results::Machine;
+    use crate::schema::{Machine, Operation, Percentiles};
 
     /// A run with the figures a test cares about; the rest plausible.
-    pub(crate) fn run(backend: &str, scenario: &str, seed: u64, ops_per_s: f64) -> RunResult {
+    pub(crate) fn run(backend: &str, scenario: Scenario, seed: u64, ops_per_s: f64) -> RunResult {
         RunResult {
             backend: backend.into(),
-            scenario: scenario.into(),
+            scenario,
             threads: 4,
             seed,
             scale: 0.1,
@@ -189,8 +193,8 @@ pub(crate) mod tests {
             elapsed_s: 10_000.0 / ops_per_s,
             ops_per_s,
             latency_ns: [(
-                "register".to_string(),
-                crate::results::Percentiles {
+                Operation::Register,
+                Percentiles {
                     count: 5000,
                     p50: 200,
                     p99: 2_000,
@@ -220,7 +224,7 @@ pub(crate) mod tests {
     /// Three repeats of `scenario` per backend, at `base × (1 ± jitter)`.
     pub(crate) fn repeats(
         out: &mut Vec<RunResult>,
-        scenario: &str,
+        scenario: Scenario,
         figures: &[(&str, f64)],
         jitter: f64,
     ) {
@@ -240,7 +244,7 @@ pub(crate) mod tests {
 
     fn boot_storms(figures: &[(&str, f64)], jitter: f64) -> Vec<RunResult> {
         let mut out = Vec::new();
-        for scenario in Workload::BootStorms.scenarios() {
+        for &scenario in Workload::BootStorms.scenarios() {
             repeats(&mut out, scenario, figures, jitter);
         }
         out
@@ -288,7 +292,7 @@ pub(crate) mod tests {
         // Only one scenario of the three moves, and it is enough to turn the geometric mean.
         let mut mixed = boot_storms(&[("a", 100.0), ("b", 130.0)], 0.01);
         for r in mixed.iter_mut() {
-            if r.backend == "a" && r.scenario == "irqfd-flood" {
+            if r.backend == "a" && r.scenario == Scenario::IrqfdFlood {
                 r.ops_per_s *= 3.0;
             }
         }
@@ -301,7 +305,7 @@ pub(crate) mod tests {
         let mut results = Vec::new();
         repeats(
             &mut results,
-            "serverless-churn",
+            Scenario::ServerlessChurn,
             &[("a", 100.0), ("b", 110.0), ("c", 20.0)],
             0.15,
         );
@@ -324,7 +328,7 @@ pub(crate) mod tests {
         let mut tight = Vec::new();
         repeats(
             &mut tight,
-            "serverless-churn",
+            Scenario::ServerlessChurn,
             &[("a", 100.0), ("b", 110.0)],
             0.01,
         );
@@ -337,8 +341,8 @@ pub(crate) mod tests {
     #[test]
     fn a_lead_under_the_margin_is_no_clear_winner_even_without_spread() {
         let results = vec![
-            run("a", "delivery-lookup", 1, 100.0),
-            run("b", "delivery-lookup", 1, 103.0),
+            run("a", Scenario::DeliveryLookup, 1, 100.0),
+            run("b", Scenario::DeliveryLookup, 1, 103.0),
         ];
         let rec = for_workload(&results, Workload::Delivery);
         assert!(
@@ -360,12 +364,12 @@ pub(crate) mod tests {
         // c is the fastest, but broke a guarantee once; b was capped in one scenario.
         results
             .iter_mut()
-            .find(|r| r.backend == "c" && r.scenario == "boot-storm")
+            .find(|r| r.backend == "c" && r.scenario == Scenario::BootStorm)
             .unwrap()
             .violations = 2;
         results
             .iter_mut()
-            .find(|r| r.backend == "b" && r.scenario == "irqfd-flood")
+            .find(|r| r.backend == "b" && r.scenario == Scenario::IrqfdFlood)
             .unwrap()
             .capped = true;
         let rec = for_workload(&results, Workload::BootStorms);
@@ -391,7 +395,7 @@ pub(crate) mod tests {
         let mut churn = results.clone();
         repeats(
             &mut churn,
-            "serverless-churn",
+            Scenario::ServerlessChurn,
             &[("a", 1.0), ("c", 9.0)],
             0.0,
         );
@@ -430,7 +434,7 @@ pub(crate) mod tests {
         let mut results = Vec::new();
         repeats(
             &mut results,
-            "boot-storm",
+            Scenario::BootStorm,
             &[("mutex-map", 50.0), ("sharded", 20.0)],
             0.01,
         );

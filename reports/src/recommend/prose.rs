@@ -7,6 +7,7 @@ use super::evidence::{Basis, Reason, StressThroughput};
 use super::scoring::MIN_MARGIN;
 use super::{Recommendation, Verdict, Workload};
 use crate::format;
+use crate::schema::Scenario;
 
 impl Recommendation {
     /// The verdict in one line: `lockfree: 1.83× the ops/s of sharded`.
@@ -56,6 +57,12 @@ fn margin_percent() -> String {
     format!("{:.0}%", (MIN_MARGIN - 1.0) * 100.0)
 }
 
+/// `scenarios` by name, comma-separated.
+pub(crate) fn scenario_list(scenarios: &[Scenario]) -> String {
+    let names: Vec<&str> = scenarios.iter().map(|s| s.name()).collect();
+    names.join(", ")
+}
+
 /// What was measured, in words.
 impl fmt::Display for Basis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,7 +82,7 @@ impl fmt::Display for Basis {
                 f.write_str("no delivery-lookup run, and no criterion `lookup` group")
             }
             Basis::Nothing(workload) => {
-                write!(f, "no run of {}", workload.scenarios().join(", "))
+                write!(f, "no run of {}", scenario_list(workload.scenarios()))
             }
         }
     }
@@ -83,7 +90,7 @@ impl fmt::Display for Basis {
 
 impl fmt::Display for StressThroughput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scenarios = self.scenarios.join(", ");
+        let scenarios = scenario_list(&self.scenarios);
         if self.callback_costs_ns.is_empty() {
             write!(f, "stress throughput in {scenarios}")?;
         } else {
@@ -125,7 +132,7 @@ impl fmt::Display for Reason {
                 "broke a guarantee in {} run{} ({}): never recommended",
                 broke.runs,
                 if broke.runs == 1 { "" } else { "s" },
-                broke.scenarios.join(", ")
+                scenario_list(&broke.scenarios)
             ),
             Reason::NoRun { scenario } => write!(f, "no run of {scenario}"),
             Reason::Capped { scenario } => write!(
