@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::schema::BenchGroup;
 use crate::stats::Spread;
 
 /// One estimate, in nanoseconds per iteration.
@@ -40,7 +41,7 @@ impl Estimate {
 /// One benchmark's latest figures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Benchmark {
-    /// The group (`cycle_threads`, `lookup`, …).
+    /// The group as criterion names it (see [`BenchGroup`] for the groups of `bypass-benches`).
     pub group: String,
     /// The function: a backend name, or a floor map's.
     pub function: String,
@@ -181,12 +182,14 @@ impl CriterionData {
     }
 
     /// The benchmarks of one group.
-    pub fn group<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Benchmark> + 'a {
-        self.benchmarks.iter().filter(move |b| b.group == group)
+    pub fn group(&self, group: BenchGroup) -> impl Iterator<Item = &Benchmark> + '_ {
+        self.benchmarks
+            .iter()
+            .filter(move |b| b.group == group.name())
     }
 
     /// Whether any benchmark of `group` was read.
-    pub fn has_group(&self, group: &str) -> bool {
+    pub fn has_group(&self, group: BenchGroup) -> bool {
         self.group(group).next().is_some()
     }
 }
@@ -280,11 +283,11 @@ pub(crate) mod tests {
         assert!(data.problems.is_empty(), "{:?}", data.problems);
         assert_eq!(data.benchmarks.len(), 3);
         let threads: Vec<f64> = data
-            .group("cycle_threads")
+            .group(BenchGroup::CycleThreads)
             .filter_map(Benchmark::parameter_number)
             .collect();
         assert_eq!(threads, [2.0, 16.0]);
-        let floor = data.group("floor").next().unwrap();
+        let floor = data.group(BenchGroup::Floor).next().unwrap();
         assert_eq!(floor.parameter_number(), Some(2.0));
         // 2 elements per 500 ns: 4 million a second.
         assert!((floor.per_second().median - 4e6).abs() < 1.0);
@@ -309,7 +312,7 @@ pub(crate) mod tests {
             "{:?}",
             data.problems
         );
-        assert!(!data.has_group("lookup"));
+        assert!(!data.has_group(BenchGroup::Lookup));
 
         let empty = temp_dir("criterion-empty");
         let data = CriterionData::read(&empty);

@@ -1,7 +1,7 @@
 //! How figures are written: rates with SI prefixes, durations with units, dates.
 
 /// A rate or count with three significant digits and an SI prefix: `812`, `45.3 k`, `2.10 M`.
-pub(crate) fn si(x: f64) -> String {
+pub fn si(x: f64) -> String {
     if !x.is_finite() {
         return "—".into();
     }
@@ -48,8 +48,9 @@ pub(crate) fn ns_tick(x: f64) -> String {
     trim_zeros(ns(x))
 }
 
-/// A duration in nanoseconds with a unit: `850 ns`, `4.2 µs`, `12 ms`, `1.50 s`.
-pub(crate) fn ns(x: f64) -> String {
+/// A duration in nanoseconds with a unit and three significant digits: `850 ns`, `4.20 µs`,
+/// `12.0 ms`, `1.50 s`.
+pub fn ns(x: f64) -> String {
     if !x.is_finite() {
         return "—".into();
     }

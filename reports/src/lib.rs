@@ -37,11 +37,13 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`results`] | the types of `results.json` (mirroring the harness's) and its reader |
+//! | [`schema`] | the types of `results.json`, which the harness writes, and the names they are keyed by |
+//! | [`results`] | the reader of `results.json` |
 //! | [`criterion`] | the reader of criterion's estimates |
 //! | [`stats`] | medians and spreads over repeats |
-//! | [`recommend`] | the workloads and how a backend is chosen for each |
-//! | [`charts`] | the SVG charts |
+//! | [`format`](mod@format) | how figures are written (rates, durations, dates) |
+//! | [`recommend`] | the workloads and how a backend is chosen for each: the evidence measured per workload and backend, its scoring, and the prose |
+//! | [`charts`] | the SVG charts: shared axes, frame and series, and one module per figure (throughput against threads, cost against live tokens, lookup under churn, latency percentiles) |
 //! | [`report`] | the report, assembled and written |
 
 #![deny(missing_docs)]
@@ -49,15 +51,19 @@
 pub mod charts;
 pub mod criterion;
 mod doc;
-mod format;
+pub mod format;
 pub mod recommend;
 pub mod report;
 pub mod results;
+pub mod schema;
 pub mod stats;
 
 pub use charts::Chart;
 pub use criterion::{Benchmark, CriterionData, Estimate};
 pub use recommend::{Recommendation, Verdict, Workload};
 pub use report::{Report, ReportInput, WriteError};
-pub use results::{Machine, Percentiles, ResultsError, RunResult, parse_results, read_results};
+pub use results::{ResultsError, parse_results, read_results};
+pub use schema::{
+    BenchGroup, Machine, Operation, Percentiles, RunResult, Scenario, UnknownName, ViolationKind,
+};
 pub use stats::Spread;

@@ -10,7 +10,7 @@ use crate::criterion::CriterionData;
 use crate::doc::{self, Block, Cell, Span, bold, code, text};
 use crate::format;
 use crate::recommend::{self, MIN_MARGIN, Recommendation, Verdict};
-use crate::results::{Machine, RunResult};
+use crate::schema::{Machine, Operation, RunResult, Scenario};
 use crate::stats::Spread;
 
 /// What a report is made from.
@@ -68,11 +68,11 @@ fn baseline(results: &[RunResult]) -> Vec<&RunResult> {
     results.iter().filter(|r| r.callback_cost_ns == 0).collect()
 }
 
-fn scenarios_of(runs: &[&RunResult]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+fn scenarios_of(runs: &[&RunResult]) -> Vec<Scenario> {
+    let mut out: Vec<Scenario> = Vec::new();
     for r in runs {
         if !out.contains(&r.scenario) {
-            out.push(r.scenario.clone());
+            out.push(r.scenario);
         }
     }
     out
@@ -190,7 +190,7 @@ fn best_of(values: &[Option<(Spread, bool)>], higher_is_better: bool) -> Option<
 fn headline_table(
     runs: &[&RunResult],
     backends: &[String],
-    scenarios: &[String],
+    scenarios: &[Scenario],
     figure: fn(&RunResult) -> Option<f64>,
     write: fn(f64) -> String,
     higher_is_better: bool,
@@ -204,7 +204,7 @@ fn headline_table(
                 .map(|s| {
                     let mine: Vec<&&RunResult> = runs
                         .iter()
-                        .filter(|r| &r.backend == b && &r.scenario == s)
+                        .filter(|r| &r.backend == b && r.scenario == *s)
                         .collect();
                     let spread = Spread::of(mine.iter().filter_map(|r| figure(r)))?;
                     let clean = mine.iter().all(|r| !r.capped && r.violations == 0);
@@ -229,7 +229,7 @@ fn headline_table(
             };
             let mine: Vec<&&RunResult> = runs
                 .iter()
-                .filter(|r| &r.backend == backend && &r.scenario == scenario)
+                .filter(|r| &r.backend == backend && r.scenario == *scenario)
                 .collect();
             let is_best = clean && best[s] == Some(spread.median);
             let mut body = write(spread.median);
@@ -260,7 +260,7 @@ fn headline_table(
         rows.push(row);
     }
     let mut head = vec!["backend".to_string()];
-    head.extend(scenarios.iter().cloned());
+    head.extend(scenarios.iter().map(|s| s.name().to_string()));
     Block::Table {
         head,
         rows,
@@ -279,7 +279,7 @@ fn recommendation_table(recs: &[Recommendation]) -> Block {
                 Cell {
                     spans: vec![
                         bold(r.workload.title()),
-                        text(format!(" ({})", scenarios.join(", "))),
+                        text(format!(" ({})", recommend::scenario_list(scenarios))),
                     ],
                     ..Cell::default()
                 }
@@ -298,7 +298,7 @@ fn recommendation_table(recs: &[Recommendation]) -> Block {
                     Cell::plain(format!(
                         "{} the {} of {runner_up}",
                         format::ratio(*ratio),
-                        r.unit
+                        r.unit()
                     )),
                 ),
                 Verdict::Winner { backend, .. } => (
@@ -324,7 +324,7 @@ fn recommendation_table(recs: &[Recommendation]) -> Block {
                 Verdict::NoData => (Cell::plain("no data"), Cell::plain("—")),
             };
             let basis = Cell {
-                spans: doc::ticks(&r.basis),
+                spans: doc::ticks(&r.basis.to_string()),
                 ..Cell::default()
             };
             vec![workload, choose, margin, basis]
@@ -353,7 +353,7 @@ fn ranking(r: &Recommendation) -> Vec<Span> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let unit_value = |v: f64| format!("{} {}", format::si(v), r.unit);
+            let unit_value = |v: f64| format!("{} {}", format::si(v), r.unit());
             let figure = if c.score.low == c.score.high {
                 unit_value(c.score.median)
             } else {
@@ -504,7 +504,7 @@ impl Report {
                 &scenarios,
                 |r| {
                     r.latency_ns
-                        .get("register")
+                        .get(&Operation::Register)
                         .filter(|p| p.count > 0)
                         .map(|p| p.p999 as f64)
                 },
@@ -627,10 +627,10 @@ mod tests {
     fn synthetic() -> Vec<RunResult> {
         let mut results = Vec::new();
         for scenario in [
-            "irqfd-flood",
-            "boot-storm",
-            "serverless-churn",
-            "delivery-lookup",
+            Scenario::IrqfdFlood,
+            Scenario::BootStorm,
+            Scenario::ServerlessChurn,
+            Scenario::DeliveryLookup,
         ] {
             repeats(
                 &mut results,
@@ -640,10 +640,10 @@ mod tests {
             );
         }
         for r in &mut results {
-            if r.backend == "mutex-list" && r.scenario == "irqfd-flood" {
+            if r.backend == "mutex-list" && r.scenario == Scenario::IrqfdFlood {
                 r.capped = true;
             }
-            if r.backend == "mutex-map" && r.scenario == "serverless-churn" && r.seed == 2 {
+            if r.backend == "mutex-map" && r.scenario == Scenario::ServerlessChurn && r.seed == 2 {
                 r.violations = 3;
             }
         }

@@ -1,109 +1,13 @@
-//! The figures of `bypass compare`: `results.json`, an array of run results.
-//!
-//! These types mirror `bypass_stress::runner::RunResult` field for field (the JSON names are the
-//! same), so that this crate reads what the harness writes without depending on it. Fields the
-//! harness added after the first version default when absent, so older files still read.
+//! The reader of `results.json`, an array of run results (`bypass compare`), or of one run
+//! result (`bypass run --json`). The types are the [`schema`](crate::schema)'s, the ones the
+//! harness writes.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// Latency percentiles of one kind of operation, in nanoseconds.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Percentiles {
-    /// Operations measured.
-    pub count: u64,
-    /// Median.
-    pub p50: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// 99.9th percentile.
-    pub p999: u64,
-    /// Maximum.
-    pub max: u64,
-}
-
-impl Percentiles {
-    /// The four figures in the order a chart draws them: p50, p99, p99.9, max.
-    pub fn values(&self) -> [u64; 4] {
-        [self.p50, self.p99, self.p999, self.max]
-    }
-}
-
-/// The machine a result was measured on.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
-pub struct Machine {
-    /// Logical cores available to the process.
-    pub cores: usize,
-    /// The compiler that built the harness (`rustc --version`).
-    pub rustc: String,
-    /// The CPU model.
-    pub cpu: String,
-    /// Total memory in bytes (0 if unknown).
-    pub memory_bytes: u64,
-}
-
-/// One run: a backend over a scenario, as `bypass run --json` and `bypass compare` write it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct RunResult {
-    /// Backend name.
-    pub backend: String,
-    /// Scenario name.
-    pub scenario: String,
-    /// OS threads that ran the plan.
-    #[serde(default)]
-    pub threads: usize,
-    /// The plan's seed.
-    #[serde(default)]
-    pub seed: u64,
-    /// Size relative to PROTOCOL.md's.
-    #[serde(default = "one")]
-    pub scale: f64,
-    /// Operations completed.
-    #[serde(default)]
-    pub ops: u64,
-    /// Wall time of the plan, in seconds.
-    #[serde(default)]
-    pub elapsed_s: f64,
-    /// `ops / elapsed_s`.
-    pub ops_per_s: f64,
-    /// Latency by operation kind (`register`, `unregister`, `lookup`).
-    #[serde(default)]
-    pub latency_ns: BTreeMap<String, Percentiles>,
-    /// Guarantees found broken.
-    #[serde(default)]
-    pub violations: usize,
-    /// Peak resident memory of the process during the run.
-    #[serde(default)]
-    pub peak_rss_bytes: u64,
-    /// Where it ran.
-    #[serde(default)]
-    pub machine: Machine,
-    /// Whether the time cap stopped the plan early.
-    #[serde(default)]
-    pub capped: bool,
-    /// Operations of the plan skipped because of the cap.
-    #[serde(default)]
-    pub skipped_ops: u64,
-    /// The busy-wait of each callback, in nanoseconds.
-    #[serde(default)]
-    pub callback_cost_ns: u64,
-    /// Injected add failures.
-    #[serde(default)]
-    pub fail_rate: f64,
-    /// Injected panics.
-    #[serde(default)]
-    pub panic_rate: f64,
-    /// Time the checker took.
-    #[serde(default)]
-    pub check_s: f64,
-}
-
-fn one() -> f64 {
-    1.0
-}
+use crate::schema::RunResult;
 
 /// Why `results.json` could not be read.
 #[derive(Debug)]
@@ -201,7 +105,10 @@ mod tests {
     fn reads_an_array_and_a_single_run() {
         let many = parse_results(&format!("[{ONE}, {ONE}]")).unwrap();
         assert_eq!(many.len(), 2);
-        assert_eq!(many[0].latency_ns["register"].p999, 4000);
+        assert_eq!(
+            many[0].latency_ns[&crate::schema::Operation::Register].p999,
+            4000
+        );
         assert_eq!(many[0].machine.cpu, "Test CPU");
         let one = parse_results(ONE).unwrap();
         assert_eq!(one, vec![many[0].clone()]);

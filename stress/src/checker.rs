@@ -20,6 +20,7 @@ use std::fmt;
 use bypass_registry::model::Model;
 use bypass_registry::op::{Behaviour, Op};
 use bypass_registry::{Callback, Side};
+use bypass_reports::schema::ViolationKind;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -29,9 +30,8 @@ use crate::runner::{Observed, OpKind, OpRecord};
 /// A broken guarantee.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Violation {
-    /// Which guarantee: `linearizability`, `exclusion`, `stray-callback`, `call-after-return`,
-    /// `leak`, `handed-back`, `quiet-state`, `lookup`, `not-empty`.
-    pub kind: &'static str,
+    /// Which guarantee.
+    pub kind: ViolationKind,
     /// The token, if the violation is about one.
     pub token: Option<u64>,
     /// What was seen.
@@ -41,7 +41,7 @@ pub struct Violation {
 }
 
 impl Violation {
-    pub(crate) fn new(kind: &'static str, token: Option<u64>, message: String) -> Violation {
+    pub(crate) fn new(kind: ViolationKind, token: Option<u64>, message: String) -> Violation {
         Violation {
             kind,
             token,
@@ -119,7 +119,7 @@ pub(crate) fn check_token(
     for (n, event) in events.iter().enumerate() {
         let Some(&i) = index.get(&event.op) else {
             return Err(fail(
-                "stray-callback",
+                ViolationKind::StrayCallback,
                 format!(
                     "callback {n} (`{} {token} {}`) ran outside every registry call on this token",
                     event.side,
@@ -130,7 +130,7 @@ pub(crate) fn check_token(
         if current != Some(event.op) {
             if closed.contains(&event.op) {
                 return Err(fail(
-                    "exclusion",
+                    ViolationKind::Exclusion,
                     format!(
                         "the callbacks of two calls interleave: callback {n} (`{} {token} {}`) resumes a call whose sequence another call's callbacks had interrupted",
                         event.side,
@@ -147,7 +147,7 @@ pub(crate) fn check_token(
     }
     Linearizer::new(token, ops, &per_op)
         .run()
-        .map_err(|message| fail("linearizability", message))
+        .map_err(|message| fail(ViolationKind::Linearizability, message))
 }
 
 /// The token's calls in the order they started, as a replay trace (reads and panics, which
@@ -387,7 +387,7 @@ mod tests {
             op(2, OpKind::Register(Side::Producer), 1, 9, OK),
         ];
         let err = check_token(1, &mut ops, &[]).unwrap_err();
-        assert_eq!(err.kind, "linearizability");
+        assert_eq!(err.kind, ViolationKind::Linearizability);
         assert!(err.message.contains("the model says"), "{}", err.message);
         assert!(err.trace.unwrap().contains("register producer 1"));
     }
@@ -401,7 +401,7 @@ mod tests {
         ];
         assert_eq!(
             check_token(1, &mut ops, &[]).unwrap_err().kind,
-            "linearizability"
+            ViolationKind::Linearizability
         );
     }
 
@@ -427,7 +427,7 @@ mod tests {
         });
         assert_eq!(
             check_token(1, &mut ops, &events).unwrap_err().kind,
-            "exclusion"
+            ViolationKind::Exclusion
         );
     }
 
@@ -441,7 +441,7 @@ mod tests {
         }];
         assert_eq!(
             check_token(1, &mut ops, &events).unwrap_err().kind,
-            "stray-callback"
+            ViolationKind::StrayCallback
         );
     }
 
@@ -453,7 +453,7 @@ mod tests {
         ];
         assert_eq!(
             check_token(1, &mut ops, &[]).unwrap_err().kind,
-            "linearizability"
+            ViolationKind::Linearizability
         );
         ops[1].observed = Observed::Bool(false);
         assert_eq!(check_token(1, &mut ops, &[]), Ok(()));

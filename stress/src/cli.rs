@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bypass_strategies::Backend;
-use bypass_stress::scenario::Scenario;
+use bypass_stress::scenario::{self, Scenario};
 use clap::{Args, Parser, Subcommand};
 
 /// IRQ bypass registry backends: replay traces against them, stress and compare them.
@@ -273,7 +273,11 @@ pub(crate) fn list(args: &ListArgs) {
     }
     println!("scenarios (the workloads of PROTOCOL.md, at --scale 1):");
     for scenario in Scenario::ALL {
-        println!("  {:width$}  {}", scenario.name(), scenario.description());
+        println!(
+            "  {:width$}  {}",
+            scenario.name(),
+            scenario::description(*scenario)
+        );
     }
 }
 

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bypass_reports::format;
+use bypass_reports::{Operation, RunResult, Spread};
 use bypass_strategies::Backend;
 use bypass_stress::checker::Violation;
-use bypass_stress::runner::{self, Progress, RunConfig, RunOutput, RunResult};
+use bypass_stress::runner::{self, Progress, RunConfig, RunOutput};
 use bypass_stress::scenario::{Faults, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -50,15 +52,6 @@ fn run_with_progress(config: &RunConfig, label: &str) -> Result<RunOutput, runne
     })
 }
 
-fn fmt_ns(ns: u64) -> String {
-    match ns {
-        0..1_000 => format!("{ns} ns"),
-        1_000..1_000_000 => format!("{:.1} µs", ns as f64 / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} ms", ns as f64 / 1e6),
-        _ => format!("{:.2} s", ns as f64 / 1e9),
-    }
-}
-
 fn print_result(r: &RunResult) {
     println!(
         "{} on {}: {} threads, seed {}, scale {}{}",
@@ -90,10 +83,10 @@ fn print_result(r: &RunResult) {
             "  {:<11} {:>9} {:>10} {:>10} {:>10} {:>10}",
             kind,
             p.count,
-            fmt_ns(p.p50),
-            fmt_ns(p.p99),
-            fmt_ns(p.p999),
-            fmt_ns(p.max)
+            format::ns(p.p50 as f64),
+            format::ns(p.p99 as f64),
+            format::ns(p.p999 as f64),
+            format::ns(p.max as f64)
         );
     }
     println!(
@@ -406,10 +399,7 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
 
 /// Backend x scenario: median throughput over repeats, and the median p99.9 of registrations.
 fn print_headline(results: &[RunResult]) {
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
+    let median = |v: Vec<f64>| Spread::of(v).map_or(f64::NAN, |s| s.median);
     println!("\nthroughput (ops/s, median of repeats) / p99.9 of register:");
     print!("{:<17}", "scenario");
     for b in Backend::ALL {
@@ -421,12 +411,12 @@ fn print_headline(results: &[RunResult]) {
         for b in Backend::ALL {
             let runs: Vec<&RunResult> = results
                 .iter()
-                .filter(|r| r.backend == b.name() && r.scenario == s.name())
+                .filter(|r| r.backend == b.name() && r.scenario == *s)
                 .collect();
             let tput = median(runs.iter().map(|r| r.ops_per_s).collect());
             let p999 = median(
                 runs.iter()
-                    .filter_map(|r| r.latency_ns.get("register"))
+                    .filter_map(|r| r.latency_ns.get(&Operation::Register))
                     .map(|p| p.p999 as f64)
                     .collect(),
             );
@@ -437,7 +427,7 @@ fn print_headline(results: &[RunResult]) {
             };
             print!(
                 " {:>22}",
-                format!("{tput:.0}{capped} / {}", fmt_ns(p999 as u64))
+                format!("{tput:.0}{capped} / {}", format::ns(p999))
             );
         }
         println!();

@@ -37,11 +37,9 @@ fn shell(path: &Path) -> String {
 fn compare_command(results: &[RunResult], out: &Path) -> Option<String> {
     let first = results.first()?;
     let quick = [true, false].into_iter().find(|&quick| {
-        results.iter().all(|r| {
-            r.scenario
-                .parse::<Scenario>()
-                .is_ok_and(|s| (compare_scale(s, quick) - r.scale).abs() < 1e-9)
-        })
+        results
+            .iter()
+            .all(|r| (compare_scale(r.scenario, quick) - r.scale).abs() < 1e-9)
     })?;
     if results
         .iter()
@@ -49,10 +47,10 @@ fn compare_command(results: &[RunResult], out: &Path) -> Option<String> {
     {
         return None;
     }
-    let mut seeds: BTreeMap<(&str, &str), Vec<u64>> = BTreeMap::new();
+    let mut seeds: BTreeMap<(&str, Scenario), Vec<u64>> = BTreeMap::new();
     for r in results {
         seeds
-            .entry((r.backend.as_str(), r.scenario.as_str()))
+            .entry((r.backend.as_str(), r.scenario))
             .or_default()
             .push(r.seed);
     }
@@ -184,7 +182,7 @@ mod tests {
 
     fn result(backend: &str, scenario: Scenario, seed: u64, quick: bool) -> RunResult {
         let mut r: RunResult = serde_json::from_value(serde_json::json!({
-            "backend": backend, "scenario": scenario.name(), "ops_per_s": 1.0
+            "backend": backend, "scenario": scenario, "ops_per_s": 1.0
         }))
         .unwrap();
         r.seed = seed;

@@ -3,7 +3,6 @@
 //! latency of each operation.
 
 use std::any::Any;
-use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError};
@@ -12,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use bypass_registry::op::{Behaviour, Outcome};
 use bypass_registry::{Registry, Side, Token};
+use bypass_reports::schema::{Operation, RunResult, ViolationKind};
 use bypass_strategies::{Backend, Visitor};
-use serde::{Deserialize, Serialize};
 
 use crate::checker::{self, Violation};
-use crate::measure::{self, Latencies, Machine, Percentiles};
+use crate::measure::{self, Latencies};
 use crate::participant::{OpScope, Participant, TokenLog};
-use crate::scenario::{Action, Faults, Plan, Scenario};
+use crate::scenario::{self, Action, Faults, Plan, Scenario};
 
 /// What to run and how.
 #[derive(Clone, Debug)]
@@ -42,48 +41,6 @@ pub struct RunConfig {
     pub time_cap: Option<Duration>,
 }
 
-/// A run's figures, as `--json` writes them and `bypass compare` collects them.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct RunResult {
-    /// Backend name.
-    pub backend: String,
-    /// Scenario name.
-    pub scenario: String,
-    /// OS threads that ran the plan.
-    pub threads: usize,
-    /// The plan's seed.
-    pub seed: u64,
-    /// Size relative to PROTOCOL.md's.
-    pub scale: f64,
-    /// Operations completed (registers, unregisters, lookups), setup and teardown phases of
-    /// the plan included, the harness's final checks and cleanup not.
-    pub ops: u64,
-    /// Wall time of the plan, from the start barrier to the last thread's end.
-    pub elapsed_s: f64,
-    /// `ops / elapsed_s`.
-    pub ops_per_s: f64,
-    /// Latency by operation kind (`register`, `unregister`, `lookup`).
-    pub latency_ns: BTreeMap<String, Percentiles>,
-    /// Guarantees found broken.
-    pub violations: usize,
-    /// Peak resident memory of the process during the run.
-    pub peak_rss_bytes: u64,
-    /// Where it ran.
-    pub machine: Machine,
-    /// Whether the time cap stopped the plan early.
-    pub capped: bool,
-    /// Operations of the plan skipped because of the cap.
-    pub skipped_ops: u64,
-    /// The busy-wait of each callback.
-    pub callback_cost_ns: u64,
-    /// Injected add failures.
-    pub fail_rate: f64,
-    /// Injected panics.
-    pub panic_rate: f64,
-    /// Time the checker took.
-    pub check_s: f64,
-}
-
 /// A run's figures and what the checker found.
 #[derive(Debug)]
 pub struct RunOutput {
@@ -92,11 +49,6 @@ pub struct RunOutput {
     /// Every broken guarantee, with a trace where one can be extracted.
     pub violations: Vec<Violation>,
 }
-
-/// The kind of operation, for latency: register, unregister, lookup.
-const REGISTER: usize = 0;
-const UNREGISTER: usize = 1;
-const LOOKUP: usize = 2;
 
 /// What kind of call an operation record is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,9 +149,7 @@ pub fn run_on<R: Registry>(
     config: &RunConfig,
     progress: &Progress,
 ) -> Result<RunOutput, RunError> {
-    let plan = config
-        .scenario
-        .plan(config.scale, config.seed, config.faults);
+    let plan = scenario::plan(config.scenario, config.scale, config.seed, config.faults);
     progress.total.store(plan.ops(), Ordering::Relaxed);
     measure::reset_peak_rss();
     let run = execute(registry, &plan, config, progress)?;
@@ -210,7 +160,7 @@ pub fn run_on<R: Registry>(
     let elapsed_s = run.elapsed.as_secs_f64();
     let result = RunResult {
         backend: registry.name().to_string(),
-        scenario: config.scenario.name().to_string(),
+        scenario: config.scenario,
         threads: run.threads,
         seed: config.seed,
         scale: config.scale,
@@ -224,7 +174,7 @@ pub fn run_on<R: Registry>(
         latency_ns: run.latencies.summary(),
         violations: violations.len(),
         peak_rss_bytes: measure::peak_rss_bytes(),
-        machine: Machine::current(),
+        machine: measure::machine(),
         capped: run.skipped > 0,
         skipped_ops: run.skipped,
         callback_cost_ns: config
@@ -317,7 +267,7 @@ impl<R: Registry> Caller<'_, R> {
     }
 
     /// Runs `action`; returns its latency kind and nanoseconds.
-    fn call(&mut self, action: Action) -> (usize, u64) {
+    fn call(&mut self, action: Action) -> (Operation, u64) {
         match action {
             Action::Register {
                 side,
@@ -354,7 +304,7 @@ impl<R: Registry> Caller<'_, R> {
                     Ok(Err((kind, back))) => {
                         if !same_object(&*back, &p) {
                             self.violations.push(Violation::new(
-                                "handed-back",
+                                ViolationKind::HandedBack,
                                 Some(t),
                                 format!(
                                     "a refused {side} registration handed back another participant"
@@ -375,7 +325,7 @@ impl<R: Registry> Caller<'_, R> {
                     invoke,
                     Observed::Outcome(outcome),
                 );
-                (REGISTER, ns)
+                (Operation::Register, ns)
             }
             Action::Unregister { side, token: t } => {
                 let id = self.next_id();
@@ -398,7 +348,7 @@ impl<R: Registry> Caller<'_, R> {
                                 p.retire();
                             }
                             _ => self.violations.push(Violation::new(
-                                "handed-back",
+                                ViolationKind::HandedBack,
                                 Some(t),
                                 format!("unregister {side} {t} handed back a participant of another token or side"),
                             )),
@@ -416,7 +366,7 @@ impl<R: Registry> Caller<'_, R> {
                     invoke,
                     Observed::Outcome(outcome),
                 );
-                (UNREGISTER, ns)
+                (Operation::Unregister, ns)
             }
             Action::Lookup { token: t } => {
                 let (id, invoke) = (self.next_id(), self.now());
@@ -439,7 +389,7 @@ impl<R: Registry> Caller<'_, R> {
                         .is_ok_and(|p| p.side == Side::Producer && p.token == t);
                     if !ok {
                         self.violations.push(Violation::new(
-                            "lookup",
+                            ViolationKind::Lookup,
                             Some(t),
                             format!(
                                 "producer({t}) returned a participant of another token or side"
@@ -455,7 +405,7 @@ impl<R: Registry> Caller<'_, R> {
                     invoke,
                     Observed::Bool(found),
                 );
-                (LOOKUP, ns1 + ns2)
+                (Operation::Lookup, ns1 + ns2)
             }
         }
     }
@@ -614,7 +564,7 @@ fn execute<R: Registry>(
         participants.extend(w.participants);
         skipped += w.skipped;
     }
-    let ops = latencies.0.iter().map(|h| h.len()).sum();
+    let ops = latencies.count();
 
     // Quiet now: check the pairing state, then tear down, both recorded in the history.
     let mut caller = Caller {
@@ -644,7 +594,7 @@ fn execute<R: Registry>(
     let left = registry.population();
     if left.producers + left.consumers > 0 {
         history.violations.push(Violation::new(
-            "not-empty",
+            ViolationKind::NotEmpty,
             None,
             format!(
                 "after every token was unregistered the registry still counts {} producers and {} consumers",
@@ -689,7 +639,7 @@ fn quiet_check<R: Registry>(caller: &mut Caller<'_, R>, t: u64) {
     let consumer = read(OpKind::Has(Side::Consumer));
     if paired != (producer && consumer) {
         caller.violations.push(Violation::new(
-            "quiet-state",
+            ViolationKind::QuietState,
             Some(t),
             format!("with no call in flight, is_paired is {paired} but producer registered: {producer}, consumer registered: {consumer}"),
         ));
@@ -707,7 +657,7 @@ fn participant_checks(participants: &[Arc<Participant>]) -> Vec<Violation> {
             .find(|p| p.late_calls() > 0)
             .expect("one is late");
         violations.push(Violation::new(
-            "call-after-return",
+            ViolationKind::CallAfterReturn,
             Some(p.token),
             format!("{late} callbacks reached participants after the registry had handed them back (first: {} {})", p.side, p.token),
         ));
@@ -718,7 +668,7 @@ fn participant_checks(participants: &[Arc<Participant>]) -> Vec<Violation> {
         .count();
     if twice > 0 {
         violations.push(Violation::new(
-            "handed-back",
+            ViolationKind::HandedBack,
             None,
             format!("{twice} participants were handed back by more than one unregister"),
         ));
@@ -729,7 +679,7 @@ fn participant_checks(participants: &[Arc<Participant>]) -> Vec<Violation> {
         .collect();
     if let Some(first) = kept.first() {
         violations.push(Violation::new(
-            "leak",
+            ViolationKind::Leak,
             Some(first.token),
             format!(
                 "the registry still holds {} participants after they were all unregistered (first: {} {})",

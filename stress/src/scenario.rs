@@ -4,9 +4,9 @@
 //! A plan is fixed before the run from the seed, so a run can be repeated exactly. Each actor
 //! has the same number of phases; all threads finish a phase before any starts the next
 //! (setup, the workload, teardown).
-
-use std::fmt;
-use std::str::FromStr;
+//!
+//! The scenarios themselves are named by [`Scenario`], the results schema's id, so that a run
+//! result and the report name them the same way; this module makes their plans.
 
 use bypass_registry::Callback;
 use bypass_registry::Side;
@@ -14,6 +14,8 @@ use bypass_registry::op::Behaviour;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+
+pub use bypass_reports::schema::Scenario;
 
 /// One operation of a plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,138 +76,53 @@ pub struct Faults {
     pub panic_rate: f64,
 }
 
-/// A workload of PROTOCOL.md.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scenario {
-    /// `irqfd-flood`
-    IrqfdFlood,
-    /// `boot-storm`
-    BootStorm,
-    /// `serverless-churn`
-    ServerlessChurn,
-    /// `vector-toggle`
-    VectorToggle,
-    /// `hotplug-loop`
-    HotplugLoop,
-    /// `restore-storm`
-    RestoreStorm,
-    /// `delivery-lookup`
-    DeliveryLookup,
-}
-
-impl Scenario {
-    /// Every scenario, in the order of PROTOCOL.md.
-    pub const ALL: &'static [Scenario] = &[
-        Scenario::IrqfdFlood,
-        Scenario::BootStorm,
-        Scenario::ServerlessChurn,
-        Scenario::VectorToggle,
-        Scenario::HotplugLoop,
-        Scenario::RestoreStorm,
-        Scenario::DeliveryLookup,
-    ];
-
-    /// The name, as the command line spells it.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Scenario::IrqfdFlood => "irqfd-flood",
-            Scenario::BootStorm => "boot-storm",
-            Scenario::ServerlessChurn => "serverless-churn",
-            Scenario::VectorToggle => "vector-toggle",
-            Scenario::HotplugLoop => "hotplug-loop",
-            Scenario::RestoreStorm => "restore-storm",
-            Scenario::DeliveryLookup => "delivery-lookup",
+/// What each scenario models and its size at scale 1.
+pub const fn description(scenario: Scenario) -> &'static str {
+    match scenario {
+        Scenario::IrqfdFlood => {
+            "87,000 tokens, a consumer and a producer each, registered from 1,024 threads, then all unregistered"
         }
-    }
-
-    /// What it models and its size at scale 1.
-    pub const fn description(self) -> &'static str {
-        match self {
-            Scenario::IrqfdFlood => {
-                "87,000 tokens, a consumer and a producer each, registered from 1,024 threads, then all unregistered"
-            }
-            Scenario::BootStorm => {
-                "64 VMs boot together, a device thread and a vCPU thread each: producers per VF in a batch, consumers one vector at a time as the guest unmasks 25-50%"
-            }
-            Scenario::ServerlessChurn => {
-                "4,000 live virtio-only microVMs of 10 consumers that never meet a producer; 4,000 VMs destroyed and created by 64 threads"
-            }
-            Scenario::VectorToggle => {
-                "one VM, 2,048-entry MSI-X table, 128 vectors used: 8 vCPUs mask and unmask, unregistering and re-registering consumers (20,000 toggles)"
-            }
-            Scenario::HotplugLoop => {
-                "600 hot-add/remove cycles of a 257-vector VF, up to 17 resident, producers removed in bulk before consumers, while 4 vCPUs look up, mask and unmask"
-            }
-            Scenario::RestoreStorm => {
-                "250 VMs restored in parallel, each from its own thread, 12 devices x 3-9 vectors, consumers first then producers"
-            }
-            Scenario::DeliveryLookup => {
-                "the interrupt path on 8 threads: 99% lookups, 1% register/unregister, over 100,000 live paired tokens"
-            }
+        Scenario::BootStorm => {
+            "64 VMs boot together, a device thread and a vCPU thread each: producers per VF in a batch, consumers one vector at a time as the guest unmasks 25-50%"
         }
-    }
-
-    /// The number of actors (and so of threads, by default) at `scale`.
-    pub fn default_threads(self, scale: f64) -> usize {
-        self.plan(scale, 0, Faults::default()).actors.len()
-    }
-
-    /// The plan of this scenario at `scale` (1 is PROTOCOL.md's size), from `seed`.
-    pub fn plan(self, scale: f64, seed: u64, faults: Faults) -> Plan {
-        let mut b = Builder {
-            rng: StdRng::seed_from_u64(seed),
-            faults,
-            next_token: 0,
-        };
-        let n = |size: f64| ((size * scale).round() as u64).max(1);
-        let actors = match self {
-            Scenario::IrqfdFlood => b.irqfd_flood(n(87_000.0), 1_024),
-            Scenario::BootStorm => b.boot_storm(n(64.0)),
-            Scenario::ServerlessChurn => b.serverless_churn(n(4_000.0), n(4_000.0), 64),
-            Scenario::VectorToggle => b.vector_toggle(n(20_000.0), 8),
-            Scenario::HotplugLoop => b.hotplug_loop(n(600.0), 17, 4),
-            Scenario::RestoreStorm => b.restore_storm(n(250.0)),
-            Scenario::DeliveryLookup => b.delivery_lookup(n(100_000.0), n(1_000_000.0), 8),
-        };
-        Plan {
-            actors,
-            tokens: b.next_token,
+        Scenario::ServerlessChurn => {
+            "4,000 live virtio-only microVMs of 10 consumers that never meet a producer; 4,000 VMs destroyed and created by 64 threads"
+        }
+        Scenario::VectorToggle => {
+            "one VM, 2,048-entry MSI-X table, 128 vectors used: 8 vCPUs mask and unmask, unregistering and re-registering consumers (20,000 toggles)"
+        }
+        Scenario::HotplugLoop => {
+            "600 hot-add/remove cycles of a 257-vector VF, up to 17 resident, producers removed in bulk before consumers, while 4 vCPUs look up, mask and unmask"
+        }
+        Scenario::RestoreStorm => {
+            "250 VMs restored in parallel, each from its own thread, 12 devices x 3-9 vectors, consumers first then producers"
+        }
+        Scenario::DeliveryLookup => {
+            "the interrupt path on 8 threads: 99% lookups, 1% register/unregister, over 100,000 live paired tokens"
         }
     }
 }
 
-impl fmt::Display for Scenario {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A scenario name that is not one of [`Scenario::ALL`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnknownScenario(pub String);
-
-impl fmt::Display for UnknownScenario {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-        write!(
-            f,
-            "unknown scenario `{}`; valid scenarios: {}",
-            self.0,
-            names.join(", ")
-        )
-    }
-}
-
-impl std::error::Error for UnknownScenario {}
-
-impl FromStr for Scenario {
-    type Err = UnknownScenario;
-    fn from_str(name: &str) -> Result<Scenario, UnknownScenario> {
-        Scenario::ALL
-            .iter()
-            .copied()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| UnknownScenario(name.to_string()))
+/// The plan of `scenario` at `scale` (1 is PROTOCOL.md's size), from `seed`.
+pub fn plan(scenario: Scenario, scale: f64, seed: u64, faults: Faults) -> Plan {
+    let mut b = Builder {
+        rng: StdRng::seed_from_u64(seed),
+        faults,
+        next_token: 0,
+    };
+    let n = |size: f64| ((size * scale).round() as u64).max(1);
+    let actors = match scenario {
+        Scenario::IrqfdFlood => b.irqfd_flood(n(87_000.0), 1_024),
+        Scenario::BootStorm => b.boot_storm(n(64.0)),
+        Scenario::ServerlessChurn => b.serverless_churn(n(4_000.0), n(4_000.0), 64),
+        Scenario::VectorToggle => b.vector_toggle(n(20_000.0), 8),
+        Scenario::HotplugLoop => b.hotplug_loop(n(600.0), 17, 4),
+        Scenario::RestoreStorm => b.restore_storm(n(250.0)),
+        Scenario::DeliveryLookup => b.delivery_lookup(n(100_000.0), n(1_000_000.0), 8),
+    };
+    Plan {
+        actors,
+        tokens: b.next_token,
     }
 }
 

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bypass_registry::broken::{Broken, Flaw};
+use bypass_reports::ViolationKind;
 use bypass_strategies::Backend;
 use bypass_stress::runner::{Progress, RunConfig, run, run_on};
 use bypass_stress::scenario::{Faults, Scenario};
@@ -23,14 +24,14 @@ fn config(scenario: Scenario, callback_cost: Duration) -> RunConfig {
     }
 }
 
-fn kinds_found(flaw: Flaw, scenario: Scenario, callback_cost: Duration) -> Vec<&'static str> {
+fn kinds_found(flaw: Flaw, scenario: Scenario, callback_cost: Duration) -> Vec<ViolationKind> {
     let out = run_on(
         &Broken::new(flaw),
         &config(scenario, callback_cost),
         &Progress::default(),
     )
     .expect("the run starts");
-    let mut kinds: Vec<&str> = out.violations.iter().map(|v| v.kind).collect();
+    let mut kinds: Vec<ViolationKind> = out.violations.iter().map(|v| v.kind).collect();
     kinds.dedup();
     assert_eq!(out.result.violations, out.violations.len());
     kinds
@@ -39,15 +40,15 @@ fn kinds_found(flaw: Flaw, scenario: Scenario, callback_cost: Duration) -> Vec<&
 #[test]
 fn a_lost_pairing_is_caught() {
     let kinds = kinds_found(Flaw::LosesPairing, Scenario::IrqfdFlood, Duration::ZERO);
-    assert!(kinds.contains(&"linearizability"), "{kinds:?}");
+    assert!(kinds.contains(&ViolationKind::Linearizability), "{kinds:?}");
 }
 
 #[test]
 fn a_call_after_unregister_is_caught() {
     let kinds = kinds_found(Flaw::LateDisconnect, Scenario::RestoreStorm, Duration::ZERO);
     // Run-wide (the participant was already handed back) and per token (outside any call).
-    assert!(kinds.contains(&"call-after-return"), "{kinds:?}");
-    assert!(kinds.contains(&"stray-callback"), "{kinds:?}");
+    assert!(kinds.contains(&ViolationKind::CallAfterReturn), "{kinds:?}");
+    assert!(kinds.contains(&ViolationKind::StrayCallback), "{kinds:?}");
 }
 
 #[test]
@@ -62,9 +63,12 @@ fn interleaved_connect_and_disconnect_are_caught() {
     // run shows callbacks of two calls interleaved, an order no sequential history explains,
     // or a participant called after its unregister returned. Any of them catches the flaw.
     assert!(
-        kinds
-            .iter()
-            .any(|k| ["exclusion", "linearizability", "call-after-return"].contains(k)),
+        kinds.iter().any(|k| [
+            ViolationKind::Exclusion,
+            ViolationKind::Linearizability,
+            ViolationKind::CallAfterReturn,
+        ]
+        .contains(k)),
         "{kinds:?}"
     );
 }
@@ -80,7 +84,7 @@ fn a_violation_comes_with_a_replayable_trace() {
     let v = out
         .violations
         .iter()
-        .find(|v| v.kind == "linearizability")
+        .find(|v| v.kind == ViolationKind::Linearizability)
         .expect("a linearizability violation");
     let trace = v.trace.as_deref().expect("a trace");
     // The trace parses as a replay trace, and the model's output for it differs from what

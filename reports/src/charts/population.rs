@@ -1,0 +1,96 @@
+//! Connect+disconnect cost against live tokens: criterion's `cycle_population`, with the
+//! raw maps' floor.
+
+use super::Chart;
+use super::axis::Axis;
+use super::frame::line_chart;
+use super::series::{Colors, criterion_lines, xs, ys};
+use crate::criterion::{Benchmark, CriterionData};
+use crate::format;
+use crate::schema::BenchGroup;
+
+/// The cost of one connect+disconnect cycle against live tokens, log-log, with the floors.
+pub(crate) fn cost_population(
+    criterion: &CriterionData,
+    colors: &Colors,
+    backends: &[String],
+) -> Result<Chart, String> {
+    let title = "Connect+disconnect cost against live tokens";
+    if !criterion.has_group(BenchGroup::CyclePopulation) {
+        return Err(
+            "no criterion `cycle_population` data (run `cargo bench -p bypass-benches --bench cycle`)"
+                .into(),
+        );
+    }
+    let ns_per_cycle = |b: &Benchmark| b.median.point / b.elements.unwrap_or(1).max(1) as f64;
+    let mut lines = criterion_lines(
+        criterion,
+        colors,
+        backends,
+        BenchGroup::CyclePopulation,
+        "population=",
+        ns_per_cycle,
+    );
+    if lines.is_empty() {
+        return Err("criterion `cycle_population` has no population this report can read".into());
+    }
+    let live = xs(&lines);
+    // A log axis has no 0: the empty registry is drawn a decade left of the smallest
+    // population, and labelled 0.
+    let smallest = live.iter().copied().find(|&v| v > 0.0).unwrap_or(10.0);
+    let zero_at = smallest / 10.0;
+    let at = move |v: f64| if v > 0.0 { v } else { zero_at };
+    for line in &mut lines {
+        line.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for point in &mut line.points {
+            point.0 = at(point.0);
+        }
+    }
+    let ticks: Vec<f64> = live.iter().map(|&v| at(v)).collect();
+    let x = Axis::log_at("live tokens", ticks, 1.6, move |v| {
+        if (v - zero_at).abs() < zero_at * 1e-6 {
+            "0".into()
+        } else {
+            format::si_tick(v)
+        }
+    });
+    let (lo, hi) = ys(&lines)
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    let y = Axis::log("time per cycle (one thread)", lo, hi, format::ns_tick);
+    Ok(Chart {
+        file: "cost-population.svg".into(),
+        title: title.into(),
+        caption: format!(
+            "Time for one cycle (register producer, register consumer, unregister both) on one thread after the given number of unrelated tokens were registered (criterion `cycle_population`, median), log-log. Dashed: the raw maps' inserts and removes at the same population (criterion `floor`). The empty registry is drawn at {}, labelled 0.",
+            format::si(zero_at)
+        ),
+        svg: line_chart(title, &x, &y, &lines)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::charts::tests::{criterion_fixture, results_fixture};
+
+    #[test]
+    fn from_criterion_with_the_empty_registry_at_zero() {
+        let (root, criterion, backends, colors) = criterion_fixture("charts-population");
+        let p = cost_population(&criterion, &colors, &backends).unwrap();
+        assert!(
+            p.svg.contains(">\n0\n</text>"),
+            "the empty registry is labelled 0"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn nothing_without_criterion() {
+        let (_, backends, colors) = results_fixture();
+        let none = CriterionData::default();
+        assert!(cost_population(&none, &colors, &backends).is_err());
+    }
+}

@@ -1,0 +1,337 @@
+//! The one schema of bypass's figures: the run result that `bypass run --json` writes and
+//! `bypass compare` collects into `results.json`, and the names the figures are keyed by.
+//!
+//! The harness writes these types and the report reads them: there is no second copy to keep
+//! in step. The module imports nothing else of this crate (only `serde`), so that it stays a
+//! leaf that any crate of the workspace can use.
+//!
+//! Every name is an enum with one spelling, [`name`](Scenario::name), used for the command
+//! line, the JSON and the report alike. The enums order as their names do, so that a map keyed
+//! by one serializes and iterates in the order it did when the keys were strings.
+//!
+//! Fields the harness added after the first version of `results.json` default when absent, so
+//! older files still read; every field is always written.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A name that is not one of a set: an unknown scenario, operation, violation or bench group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName {
+    /// What was looked for, in the plural (`scenarios`).
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The valid names.
+    pub valid: Vec<&'static str>,
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let singular = self.what.strip_suffix('s').unwrap_or(self.what);
+        write!(
+            f,
+            "unknown {singular} `{}`; valid {}: {}",
+            self.name,
+            self.what,
+            self.valid.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+/// Defines a fieldless enum whose variants each have one name: `ALL`, `name`, `Display`,
+/// `FromStr`, an order by name, and serde as the name.
+macro_rules! named {
+    (
+        $(#[$meta:meta])*
+        pub enum $ty:ident ($what:literal) {
+            $($(#[$vmeta:meta])* $variant:ident = $name:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $ty {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $ty {
+            /// Every one, in the order of the definition.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant,)+];
+
+            /// The name, as the command line, the JSON and the report spell it.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.name())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = UnknownName;
+            fn from_str(name: &str) -> Result<$ty, UnknownName> {
+                $ty::ALL
+                    .iter()
+                    .copied()
+                    .find(|x| x.name() == name)
+                    .ok_or_else(|| UnknownName {
+                        what: $what,
+                        name: name.to_string(),
+                        valid: $ty::ALL.iter().map(|x| x.name()).collect(),
+                    })
+            }
+        }
+
+        impl PartialOrd for $ty {
+            fn partial_cmp(&self, other: &$ty) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $ty {
+            fn cmp(&self, other: &$ty) -> std::cmp::Ordering {
+                self.name().cmp(other.name())
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.name())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$ty, D::Error> {
+                let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                name.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+named! {
+    /// A stress scenario: a workload of the IRQ bypass contract that production VMMs produce.
+    pub enum Scenario ("scenarios") {
+        /// `irqfd-flood`: irqfds created in bulk, both sides from many threads.
+        IrqfdFlood = "irqfd-flood",
+        /// `boot-storm`: VMs booting together.
+        BootStorm = "boot-storm",
+        /// `serverless-churn`: microVMs whose consumers never meet a producer, churned.
+        ServerlessChurn = "serverless-churn",
+        /// `vector-toggle`: a guest masking and unmasking vectors.
+        VectorToggle = "vector-toggle",
+        /// `hotplug-loop`: VFs hot-added and removed while vCPUs look up.
+        HotplugLoop = "hotplug-loop",
+        /// `restore-storm`: VMs restored in parallel.
+        RestoreStorm = "restore-storm",
+        /// `delivery-lookup`: the interrupt path, mostly lookups.
+        DeliveryLookup = "delivery-lookup",
+    }
+}
+
+named! {
+    /// A kind of operation whose latency a run measures: the key of
+    /// [`RunResult::latency_ns`].
+    pub enum Operation ("operations") {
+        /// Registering a producer or a consumer.
+        Register = "register",
+        /// Unregistering a producer or a consumer.
+        Unregister = "unregister",
+        /// The interrupt path's lookup: `is_paired` and `producer` of one token.
+        Lookup = "lookup",
+    }
+}
+
+named! {
+    /// A guarantee of the contract that a run found broken.
+    pub enum ViolationKind ("violation kinds") {
+        /// No order of a token's calls that respects real time explains what they returned
+        /// and the callbacks they ran.
+        Linearizability = "linearizability",
+        /// The callbacks of two calls on one token interleaved.
+        Exclusion = "exclusion",
+        /// A callback ran outside every registry call on its token.
+        StrayCallback = "stray-callback",
+        /// A callback reached a participant after the registry had handed it back.
+        CallAfterReturn = "call-after-return",
+        /// The registry still held participants after they were all unregistered.
+        Leak = "leak",
+        /// An unregister or a refused registration handed back the wrong participant, or one
+        /// participant twice.
+        HandedBack = "handed-back",
+        /// With no call in flight, `is_paired` disagreed with the registered sides.
+        QuietState = "quiet-state",
+        /// A lookup returned a participant of another token or side.
+        Lookup = "lookup",
+        /// The registry counted participants after every token was unregistered.
+        NotEmpty = "not-empty",
+    }
+}
+
+named! {
+    /// A criterion benchmark group of `bypass-benches`, as named under `target/criterion`.
+    pub enum BenchGroup ("bench groups") {
+        /// Connect+disconnect cycles against the number of live tokens.
+        CyclePopulation = "cycle_population",
+        /// Connect+disconnect cycles against the number of threads.
+        CycleThreads = "cycle_threads",
+        /// The raw concurrent maps doing the same inserts and removes: the floor.
+        Floor = "floor",
+        /// Connect+disconnect cycles whose callbacks take time.
+        CallbackCost = "callback_cost",
+        /// Lookups among live tokens under churn.
+        Lookup = "lookup",
+        /// The short set CI runs in test mode.
+        Track = "track",
+    }
+}
+
+/// Latency percentiles of one kind of operation, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Percentiles {
+    /// Operations measured.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Maximum.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// The four figures in the order a chart draws them: p50, p99, p99.9, max.
+    pub fn values(&self) -> [u64; 4] {
+        [self.p50, self.p99, self.p999, self.max]
+    }
+}
+
+/// The machine a result was measured on.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct Machine {
+    /// Logical cores available to the process.
+    pub cores: usize,
+    /// The compiler that built the harness (`rustc --version`).
+    pub rustc: String,
+    /// The CPU model.
+    pub cpu: String,
+    /// Total memory in bytes (0 if unknown).
+    pub memory_bytes: u64,
+}
+
+/// One run: a backend over a scenario, as `bypass run --json` writes it and `bypass compare`
+/// collects it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    /// Backend name.
+    pub backend: String,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// OS threads that ran the plan.
+    #[serde(default)]
+    pub threads: usize,
+    /// The plan's seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// Size relative to the contract's workloads (1 is their size).
+    #[serde(default = "one")]
+    pub scale: f64,
+    /// Operations completed (registers, unregisters, lookups), setup and teardown phases of
+    /// the plan included, the harness's final checks and cleanup not.
+    #[serde(default)]
+    pub ops: u64,
+    /// Wall time of the plan, from the start barrier to the last thread's end, in seconds.
+    #[serde(default)]
+    pub elapsed_s: f64,
+    /// `ops / elapsed_s`.
+    pub ops_per_s: f64,
+    /// Latency by kind of operation; kinds the plan never made are absent.
+    #[serde(default)]
+    pub latency_ns: BTreeMap<Operation, Percentiles>,
+    /// Guarantees found broken.
+    #[serde(default)]
+    pub violations: usize,
+    /// Peak resident memory of the process during the run.
+    #[serde(default)]
+    pub peak_rss_bytes: u64,
+    /// Where it ran.
+    #[serde(default)]
+    pub machine: Machine,
+    /// Whether the time cap stopped the plan early.
+    #[serde(default)]
+    pub capped: bool,
+    /// Operations of the plan skipped because of the cap.
+    #[serde(default)]
+    pub skipped_ops: u64,
+    /// The busy-wait of each callback, in nanoseconds.
+    #[serde(default)]
+    pub callback_cost_ns: u64,
+    /// Injected add failures.
+    #[serde(default)]
+    pub fail_rate: f64,
+    /// Injected panics.
+    #[serde(default)]
+    pub panic_rate: f64,
+    /// Time the checker took, in seconds.
+    #[serde(default)]
+    pub check_s: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_order_as_strings() {
+        for s in Scenario::ALL {
+            assert_eq!(s.name().parse::<Scenario>(), Ok(*s));
+        }
+        let err = "boot".parse::<Scenario>().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("unknown scenario `boot`; valid scenarios: irqfd-flood, boot-storm"),
+            "{err}"
+        );
+        let mut ops = Operation::ALL.to_vec();
+        ops.sort();
+        assert_eq!(
+            ops,
+            [
+                Operation::Lookup,
+                Operation::Register,
+                Operation::Unregister
+            ]
+        );
+        assert_eq!(
+            serde_json::to_string(&ViolationKind::CallAfterReturn).unwrap(),
+            "\"call-after-return\""
+        );
+        assert!(serde_json::from_str::<BenchGroup>("\"cycle_threads\"").is_ok());
+        assert_eq!(format!("{:<12}|", Operation::Lookup), "lookup      |");
+        assert!(serde_json::from_str::<BenchGroup>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn the_reference_results_reserialize_byte_for_byte() {
+        let text = include_str!("../reference/results.json");
+        let results: Vec<RunResult> = serde_json::from_str(text).unwrap();
+        assert!(results.len() > 100);
+        assert_eq!(serde_json::to_string_pretty(&results).unwrap() + "\n", text);
+    }
+}
