@@ -26,6 +26,26 @@ fn ci_scale(scenario: Scenario) -> f64 {
     }
 }
 
+/// A run of a suite: one thread per actor, no callback cost.
+fn config(
+    (backend, scenario): (Backend, Scenario),
+    seed: u64,
+    scale: f64,
+    faults: Faults,
+    time_cap: Option<Duration>,
+) -> RunConfig {
+    RunConfig {
+        backend,
+        scenario,
+        threads: None,
+        seed,
+        scale,
+        callback_cost: Duration::ZERO,
+        faults,
+        time_cap,
+    }
+}
+
 /// A run of `bypass ci`: faults injected, stopped after `cap` (at least 100 ms).
 pub(crate) fn ci_config(
     backend: Backend,
@@ -33,19 +53,18 @@ pub(crate) fn ci_config(
     seed: u64,
     cap: Duration,
 ) -> RunConfig {
-    RunConfig {
-        backend,
-        scenario,
-        threads: None,
+    let faults = Faults {
+        fail_rate: 0.05,
+        panic_rate: 0.02,
+    };
+    let cap = cap.max(Duration::from_millis(100));
+    config(
+        (backend, scenario),
         seed,
-        scale: ci_scale(scenario),
-        callback_cost: Duration::ZERO,
-        faults: Faults {
-            fail_rate: 0.05,
-            panic_rate: 0.02,
-        },
-        time_cap: Some(cap.max(Duration::from_millis(100))),
-    }
+        ci_scale(scenario),
+        faults,
+        Some(cap),
+    )
 }
 
 /// The scale of each scenario in `bypass compare`, quick or full.
@@ -63,21 +82,14 @@ fn compare_cap(backend: Backend, quick: bool) -> Option<Duration> {
     (backend == Backend::MutexList).then(|| Duration::from_secs(if quick { 5 } else { 10 }))
 }
 
-/// A run of `bypass compare`: no faults, no callback cost, one thread per actor.
+/// A run of `bypass compare`: no faults.
 pub(crate) fn compare_config(
     backend: Backend,
     scenario: Scenario,
     seed: u64,
     quick: bool,
 ) -> RunConfig {
-    RunConfig {
-        backend,
-        scenario,
-        threads: None,
-        seed,
-        scale: compare_scale(scenario, quick),
-        callback_cost: Duration::ZERO,
-        faults: Faults::default(),
-        time_cap: compare_cap(backend, quick),
-    }
+    let scale = compare_scale(scenario, quick);
+    let cap = compare_cap(backend, quick);
+    config((backend, scenario), seed, scale, Faults::default(), cap)
 }
