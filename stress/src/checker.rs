@@ -13,65 +13,98 @@
 //!
 //! The search is Wing and Gong's, with the memoization of Lowe: states already explored
 //! (calls linearized, model state) are not explored again.
+//!
+//! Then the run-wide checks, on the state the run ended in: with no call in flight a token is
+//! paired exactly when both sides are registered; no participant was called after the
+//! registry handed it back, or handed back twice, or kept after every token was unregistered;
+//! the registry counts nobody at the end.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
+use std::sync::Arc;
 
 use bypass_registry::model::Model;
 use bypass_registry::op::{Behaviour, Op};
 use bypass_registry::{Callback, Side};
 use bypass_reports::schema::ViolationKind;
 use rayon::prelude::*;
-use serde::Serialize;
 
-use crate::participant::{Recorded, TokenLog};
-use crate::runner::{Observed, OpKind, OpRecord};
+use crate::history::{
+    History, Observed, OpKind, OpRecord, ParticipantEnd, QuietState, Recorded, TokenLog,
+};
+use crate::violation::Violation;
 
-/// A broken guarantee.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Violation {
-    /// Which guarantee.
-    pub kind: ViolationKind,
-    /// The token, if the violation is about one.
-    pub token: Option<u64>,
-    /// What was seen.
-    pub message: String,
-    /// The token's calls as a replay trace, in the order they started, where one can be made.
-    pub trace: Option<String>,
+/// Every broken guarantee of a run: those seen during its calls, the run-wide checks, then
+/// each token's.
+pub(crate) fn check(history: History) -> Vec<Violation> {
+    let mut violations = history.violations;
+    violations.extend(history.quiet.iter().filter_map(quiet_state));
+    if history.left.producers + history.left.consumers > 0 {
+        violations.push(Violation::new(
+            ViolationKind::NotEmpty,
+            None,
+            format!(
+                "after every token was unregistered the registry still counts {} producers and {} consumers",
+                history.left.producers, history.left.consumers
+            ),
+        ));
+    }
+    violations.extend(participant_checks(&history.participants));
+    violations.extend(check_tokens(&history.ops, &history.logs));
+    violations
 }
 
-impl Violation {
-    pub(crate) fn new(kind: ViolationKind, token: Option<u64>, message: String) -> Violation {
-        Violation {
-            kind,
-            token,
-            message,
-            trace: None,
-        }
-    }
+/// With no call in flight, a token is paired exactly when both sides are registered.
+fn quiet_state(q: &QuietState) -> Option<Violation> {
+    (q.paired != (q.producer && q.consumer)).then(|| {
+        Violation::new(
+            ViolationKind::QuietState,
+            Some(q.token),
+            format!(
+                "with no call in flight, is_paired is {} but producer registered: {}, consumer registered: {}",
+                q.paired, q.producer, q.consumer
+            ),
+        )
+    })
 }
 
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.token {
-            Some(t) => write!(f, "{} (token {t}): {}", self.kind, self.message)?,
-            None => write!(f, "{}: {}", self.kind, self.message)?,
-        }
-        if let Some(trace) = &self.trace {
-            write!(
-                f,
-                "\n  a trace of the token's calls (replay it with `bypass replay`):"
-            )?;
-            for line in trace.lines() {
-                write!(f, "\n    {line}")?;
-            }
-        }
-        Ok(())
+/// After teardown: nothing called after its unregister returned, nothing handed back twice,
+/// nothing kept by the registry.
+fn participant_checks(participants: &[ParticipantEnd]) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let late: u64 = participants.iter().map(|p| u64::from(p.late_calls)).sum();
+    if let Some(p) = participants.iter().find(|p| p.late_calls > 0) {
+        violations.push(Violation::new(
+            ViolationKind::CallAfterReturn,
+            Some(p.token),
+            format!("{late} callbacks reached participants after the registry had handed them back (first: {} {})", p.side, p.token),
+        ));
     }
+    let twice = participants.iter().filter(|p| p.handed_back > 1).count();
+    if twice > 0 {
+        violations.push(Violation::new(
+            ViolationKind::HandedBack,
+            None,
+            format!("{twice} participants were handed back by more than one unregister"),
+        ));
+    }
+    let kept: Vec<&ParticipantEnd> = participants.iter().filter(|p| p.still_held).collect();
+    if let Some(first) = kept.first() {
+        violations.push(Violation::new(
+            ViolationKind::Leak,
+            Some(first.token),
+            format!(
+                "the registry still holds {} participants after they were all unregistered (first: {} {})",
+                kept.len(),
+                first.side,
+                first.token
+            ),
+        ));
+    }
+    violations
 }
 
 /// Checks every token's history; `logs[t]` holds token `t`'s callbacks.
-pub(crate) fn check(ops: &[OpRecord], logs: &[std::sync::Arc<TokenLog>]) -> Vec<Violation> {
+fn check_tokens(ops: &[OpRecord], logs: &[Arc<TokenLog>]) -> Vec<Violation> {
     let mut by_token: HashMap<u64, Vec<OpRecord>> = HashMap::new();
     for op in ops {
         by_token.entry(op.token).or_default().push(*op);
@@ -457,5 +490,53 @@ mod tests {
         );
         ops[1].observed = Observed::Bool(false);
         assert_eq!(check_token(1, &mut ops, &[]), Ok(()));
+    }
+
+    #[test]
+    fn run_wide_checks_read_the_end_state() {
+        let end = |token, late_calls, handed_back, still_held| ParticipantEnd {
+            side: Side::Consumer,
+            token,
+            late_calls,
+            handed_back,
+            still_held,
+        };
+        let clean = History {
+            quiet: vec![QuietState {
+                token: 1,
+                paired: true,
+                producer: true,
+                consumer: true,
+            }],
+            participants: vec![end(1, 0, 1, false)],
+            ..History::default()
+        };
+        assert_eq!(check(clean), []);
+        let broken = History {
+            quiet: vec![QuietState {
+                token: 2,
+                paired: true,
+                producer: true,
+                consumer: false,
+            }],
+            participants: vec![end(3, 2, 1, false), end(4, 0, 2, true)],
+            left: bypass_registry::Population {
+                producers: 1,
+                consumers: 0,
+            },
+            ..History::default()
+        };
+        let kinds: Vec<(ViolationKind, Option<u64>)> =
+            check(broken).iter().map(|v| (v.kind, v.token)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (ViolationKind::QuietState, Some(2)),
+                (ViolationKind::NotEmpty, None),
+                (ViolationKind::CallAfterReturn, Some(3)),
+                (ViolationKind::HandedBack, None),
+                (ViolationKind::Leak, Some(4)),
+            ]
+        );
     }
 }

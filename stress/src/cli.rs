@@ -60,6 +60,10 @@ pub(crate) enum Command {
     Report(ReportArgs),
 }
 
+/// The exit status for bad input: bad arguments, a malformed or unreadable file, a directory
+/// that cannot be written.
+pub(crate) const BAD_INPUT: u8 = 2;
+
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
     /// Print only the backend names, one a line (for scripts).

@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 use bypass_reports::format;
 use bypass_reports::{Operation, RunResult, Spread};
 use bypass_strategies::Backend;
-use bypass_stress::checker::Violation;
+use bypass_stress::Violation;
 use bypass_stress::runner::{self, Progress, RunConfig, RunOutput};
 use bypass_stress::scenario::{Faults, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{CiArgs, CompareArgs, RunArgs};
-
-const BAD_INPUT: u8 = 2;
+use crate::cli::{BAD_INPUT, CiArgs, CompareArgs, RunArgs};
+use crate::{report_cmd, suite};
 
 fn seed_or_random(seed: Option<u64>) -> u64 {
     seed.unwrap_or_else(rand::random)
@@ -157,25 +156,11 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-/// The scale of each scenario in `bypass ci`: thousands of operations each (tens of
-/// thousands for the lookup path), all 1,024 threads of irqfd-flood; about a minute for every
-/// backend and scenario on two cores.
-fn ci_scale(scenario: Scenario) -> f64 {
-    match scenario {
-        Scenario::IrqfdFlood => 0.05,
-        Scenario::DeliveryLookup => 0.02,
-        _ => 0.1,
-    }
-}
-
 pub(crate) fn ci(args: &CiArgs) -> ExitCode {
     let seed = seed_or_random(args.seed);
     let budget = Duration::from_secs(args.budget);
     let started = Instant::now();
-    let runs: Vec<(Backend, Scenario)> = Backend::ALL
-        .iter()
-        .flat_map(|&b| Scenario::ALL.iter().map(move |&s| (b, s)))
-        .collect();
+    let runs = suite::ci_runs();
     println!(
         "bypass ci: {} backends x {} scenarios, faults on, seed {seed}, budget {} s",
         Backend::ALL.len(),
@@ -187,19 +172,7 @@ pub(crate) fn ci(args: &CiArgs) -> ExitCode {
         // Share what is left of the budget among the runs still to come.
         let left = budget.saturating_sub(started.elapsed());
         let cap = left / (runs.len() - i) as u32;
-        let config = RunConfig {
-            backend,
-            scenario,
-            threads: None,
-            seed,
-            scale: ci_scale(scenario),
-            callback_cost: Duration::ZERO,
-            faults: Faults {
-                fail_rate: 0.05,
-                panic_rate: 0.02,
-            },
-            time_cap: Some(cap.max(Duration::from_millis(100))),
-        };
+        let config = suite::ci_config(backend, scenario, seed, cap);
         let out = match run_with_progress(&config, &format!("{scenario} {backend}")) {
             Ok(out) => out,
             Err(e) => {
@@ -238,21 +211,6 @@ pub(crate) fn ci(args: &CiArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-/// The suite of `bypass compare`: each scenario's scale, quick or full.
-pub(crate) fn compare_scale(scenario: Scenario, quick: bool) -> f64 {
-    let full = match scenario {
-        Scenario::DeliveryLookup => 0.5,
-        _ => 1.0,
-    };
-    if quick { full / 4.0 } else { full }
-}
-
-/// A backend that is O(n) per operation by design gets at most this long per run; it is
-/// reported as capped, never dropped.
-fn compare_cap(backend: Backend, quick: bool) -> Option<Duration> {
-    (backend == Backend::MutexList).then(|| Duration::from_secs(if quick { 5 } else { 10 }))
 }
 
 /// Runs `config` in a child `bypass run` process, so that no run inherits another's state
@@ -330,16 +288,12 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
     for repeat in 0..args.repeat {
         for &scenario in Scenario::ALL {
             for &backend in Backend::ALL {
-                let config = RunConfig {
+                let config = suite::compare_config(
                     backend,
                     scenario,
-                    threads: None,
-                    seed: seed.wrapping_add(u64::from(repeat)),
-                    scale: compare_scale(scenario, args.quick),
-                    callback_cost: Duration::ZERO,
-                    faults: Faults::default(),
-                    time_cap: compare_cap(backend, args.quick),
-                };
+                    seed.wrapping_add(u64::from(repeat)),
+                    args.quick,
+                );
                 bar.set_message(format!("{scenario} {backend}"));
                 let (result, violations) = match run_isolated(&config, &args.out) {
                     Ok(out) => out,
@@ -385,7 +339,7 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         started.elapsed().as_secs_f64(),
         path.display()
     );
-    if let Err(e) = crate::report_cmd::after_compare(args, seed) {
+    if let Err(e) = report_cmd::after_compare(args, seed) {
         eprintln!("error: {e}");
         return ExitCode::from(BAD_INPUT);
     }

@@ -5,11 +5,16 @@
 //! - [`scenario`]: the workloads of PROTOCOL.md as plans of operations for actors (VMs, vCPUs,
 //!   devices), each on its own OS thread.
 //! - [`runner`]: runs a plan on a backend, recording every call (start, end, outcome), every
-//!   callback, and per-operation latency in hdrhistogram.
-//! - [`checker`]: verifies the history token by token: callbacks only inside calls, per-token
-//!   exclusion, linearizability against the sequential model (which also proves exactly one
-//!   connect per pairing), plus the run-wide checks (no call after return, nothing leaked).
+//!   callback, the state the run ends in, and per-operation latency in hdrhistogram.
+//! - [`checker`]: verifies the recorded history token by token: callbacks only inside calls,
+//!   per-token exclusion, linearizability against the sequential model (which also proves
+//!   exactly one connect per pairing), plus the run-wide checks (the pairing state at rest, no
+//!   call after return, nothing leaked, an empty registry at the end).
+//! - [`violation`]: a broken guarantee, as the runner and the checker report it.
 //! - [`measure`]: the machine, peak memory, latency percentiles.
+//!
+//! The run's figures are the results schema's [`RunResult`](bypass_reports::RunResult), the
+//! type the report reads.
 //!
 //! ```
 //! use bypass_stress::runner::{run, Progress, RunConfig};
@@ -34,9 +39,12 @@
 #![deny(missing_docs)]
 
 pub mod checker;
+pub(crate) mod history;
 pub mod measure;
 pub(crate) mod participant;
 pub mod runner;
 pub mod scenario;
+pub mod violation;
 
 pub use participant::InjectedPanic;
+pub use violation::Violation;

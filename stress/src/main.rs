@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod replay;
 mod report_cmd;
+mod suite;
 
 fn main() -> ExitCode {
     // Injected panics are expected by the thousand in a stress run: keep them quiet, and

@@ -2,12 +2,14 @@
 //! the id of the registry call during which it ran, and count calls that come too late.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bypass_registry::op::Behaviour;
 use bypass_registry::{Callback, CallbackError, Consumer, Producer, Side};
+
+use crate::history::{ParticipantEnd, Recorded, TokenLog};
 
 /// The payload of an injected panic; the binary's panic hook stays silent for it.
 #[derive(Debug)]
@@ -32,32 +34,6 @@ impl OpScope {
 impl Drop for OpScope {
     fn drop(&mut self) {
         CURRENT_OP.with(|c| c.set(self.0));
-    }
-}
-
-/// One callback as recorded: during which call (0 if none), on which side, which one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Recorded {
-    pub(crate) op: u64,
-    pub(crate) side: Side,
-    pub(crate) callback: Callback,
-}
-
-/// The callbacks of one token, in the order they ran. Per-token exclusion makes this order
-/// the backend's; the lock is uncontended unless the backend breaks exclusion.
-#[derive(Debug, Default)]
-pub(crate) struct TokenLog(Mutex<Vec<Recorded>>);
-
-impl TokenLog {
-    fn push(&self, event: Recorded) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(event);
-    }
-
-    pub(crate) fn take(&self) -> Vec<Recorded> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -100,8 +76,15 @@ impl Participant {
         self.retired.store(true, Ordering::SeqCst);
     }
 
-    pub(crate) fn late_calls(&self) -> u32 {
-        self.late.load(Ordering::SeqCst)
+    /// What became of it, once the registry should have let go of it.
+    pub(crate) fn end(self: &Arc<Participant>) -> ParticipantEnd {
+        ParticipantEnd {
+            side: self.side,
+            token: self.token,
+            late_calls: self.late.load(Ordering::SeqCst),
+            handed_back: self.handed_back.load(Ordering::SeqCst),
+            still_held: Arc::strong_count(self) > 1,
+        }
     }
 
     fn called(&self, callback: Callback) {

@@ -7,10 +7,7 @@ use bypass_registry::op::{Op, Step};
 use bypass_registry::trace;
 use bypass_strategies::Backend;
 
-use crate::cli::{BackendChoice, ReplayArgs};
-
-/// Exit status for bad input: a malformed trace, an unreadable file.
-const BAD_INPUT: u8 = 2;
+use crate::cli::{BAD_INPUT, BackendChoice, ReplayArgs};
 
 fn read_input(args: &ReplayArgs) -> Result<String, String> {
     match args.file.as_deref() {

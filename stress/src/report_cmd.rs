@@ -12,10 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bypass_reports::{CriterionData, Report, ReportInput, RunResult, read_results};
 use bypass_stress::scenario::Scenario;
 
-use crate::cli::{CompareArgs, ReportArgs};
-use crate::commands::compare_scale;
-
-const BAD_INPUT: u8 = 2;
+use crate::cli::{BAD_INPUT, CompareArgs, ReportArgs};
+use crate::suite::compare_scale;
 
 /// `path` as a shell word: quoted unless it is made of plain characters.
 fn shell(path: &Path) -> String {
@@ -64,13 +62,16 @@ fn compare_command(results: &[RunResult], out: &Path) -> Option<String> {
                 .enumerate()
                 .all(|(i, s)| *s == seed.wrapping_add(i as u64))
     });
-    consistent.then(|| {
-        format!(
-            "cargo run --release -- compare{} --repeat {repeat} --seed {seed} --out {}",
-            if quick { " --quick" } else { "" },
-            shell(out)
-        )
-    })
+    consistent.then(|| compare_line(quick, repeat, seed, out))
+}
+
+/// The `bypass compare` command line with these options.
+fn compare_line(quick: bool, repeat: impl std::fmt::Display, seed: u64, out: &Path) -> String {
+    format!(
+        "cargo run --release -- compare{} --repeat {repeat} --seed {seed} --out {}",
+        if quick { " --quick" } else { "" },
+        shell(out)
+    )
 }
 
 fn now_unix_s() -> u64 {
@@ -161,12 +162,7 @@ pub(crate) fn run(args: &ReportArgs) -> ExitCode {
 /// the exact command that made them (`seed` is the first repeat's). Returns the error to
 /// print, if any.
 pub(crate) fn after_compare(args: &CompareArgs, seed: u64) -> Result<(), String> {
-    let command = format!(
-        "cargo run --release -- compare{} --repeat {} --seed {seed} --out {}",
-        if args.quick { " --quick" } else { "" },
-        args.repeat,
-        shell(&args.out)
-    );
+    let command = compare_line(args.quick, args.repeat, seed, &args.out);
     render(
         &args.out.join("results.json"),
         Path::new("target/criterion"),

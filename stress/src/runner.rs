@@ -14,10 +14,12 @@ use bypass_registry::{Registry, Side, Token};
 use bypass_reports::schema::{Operation, RunResult, ViolationKind};
 use bypass_strategies::{Backend, Visitor};
 
-use crate::checker::{self, Violation};
+use crate::checker;
+use crate::history::{History, Observed, OpKind, OpRecord, QuietState, TokenLog};
 use crate::measure::{self, Latencies};
-use crate::participant::{OpScope, Participant, TokenLog};
+use crate::participant::{OpScope, Participant};
 use crate::scenario::{self, Action, Faults, Plan, Scenario};
+use crate::violation::Violation;
 
 /// What to run and how.
 #[derive(Clone, Debug)]
@@ -48,46 +50,6 @@ pub struct RunOutput {
     pub result: RunResult,
     /// Every broken guarantee, with a trace where one can be extracted.
     pub violations: Vec<Violation>,
-}
-
-/// What kind of call an operation record is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum OpKind {
-    Register(Side),
-    Unregister(Side),
-    /// `is_paired`
-    IsPaired,
-    /// `producer(t).is_some()` / `consumer(t).is_some()`
-    Has(Side),
-}
-
-/// What an operation returned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Observed {
-    Outcome(Outcome),
-    Bool(bool),
-}
-
-/// One registry call as it happened.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct OpRecord {
-    pub(crate) id: u64,
-    pub(crate) token: u64,
-    pub(crate) kind: OpKind,
-    pub(crate) behaviour: Behaviour,
-    /// Nanoseconds since the run's clock started, before the call.
-    pub(crate) invoke: u64,
-    /// Nanoseconds since the run's clock started, after the return.
-    pub(crate) response: u64,
-    pub(crate) observed: Observed,
-}
-
-/// Everything a run recorded, for the checker.
-#[derive(Debug, Default)]
-pub(crate) struct History {
-    pub(crate) ops: Vec<OpRecord>,
-    pub(crate) logs: Vec<Arc<TokenLog>>,
-    pub(crate) violations: Vec<Violation>,
 }
 
 /// Progress shared with the thread that draws the bar.
@@ -154,8 +116,7 @@ pub fn run_on<R: Registry>(
     measure::reset_peak_rss();
     let run = execute(registry, &plan, config, progress)?;
     let check_start = Instant::now();
-    let mut violations = run.history.violations;
-    violations.extend(checker::check(&run.history.ops, &run.history.logs));
+    let violations = checker::check(run.history);
     let check_s = check_start.elapsed().as_secs_f64();
     let elapsed_s = run.elapsed.as_secs_f64();
     let result = RunResult {
@@ -566,7 +527,8 @@ fn execute<R: Registry>(
     }
     let ops = latencies.count();
 
-    // Quiet now: check the pairing state, then tear down, both recorded in the history.
+    // Quiet now: read each token's pairing state, then tear down, both recorded in the
+    // history for the checker.
     let mut caller = Caller {
         registry,
         logs: &logs,
@@ -579,7 +541,7 @@ fn execute<R: Registry>(
         violations: Vec::new(),
     };
     for t in (1..=plan.tokens).filter(|&t| touched[t as usize].load(Ordering::Relaxed)) {
-        quiet_check(&mut caller, t);
+        history.quiet.push(quiet_reads(&mut caller, t));
         caller.call(Action::Unregister {
             side: Side::Producer,
             token: t,
@@ -591,18 +553,8 @@ fn execute<R: Registry>(
     }
     history.ops.extend(caller.ops);
     history.violations.extend(caller.violations);
-    let left = registry.population();
-    if left.producers + left.consumers > 0 {
-        history.violations.push(Violation::new(
-            ViolationKind::NotEmpty,
-            None,
-            format!(
-                "after every token was unregistered the registry still counts {} producers and {} consumers",
-                left.producers, left.consumers
-            ),
-        ));
-    }
-    history.violations.extend(participant_checks(&participants));
+    history.left = registry.population();
+    history.participants = participants.iter().map(Participant::end).collect();
     history.logs = logs;
     Ok(Executed {
         history,
@@ -614,8 +566,8 @@ fn execute<R: Registry>(
     })
 }
 
-/// With no call in flight, a token is paired exactly when both sides are registered.
-fn quiet_check<R: Registry>(caller: &mut Caller<'_, R>, t: u64) {
+/// Reads `t`'s pairing state, with no call in flight, recording the reads in the history.
+fn quiet_reads<R: Registry>(caller: &mut Caller<'_, R>, t: u64) -> QuietState {
     let mut read = |kind: OpKind| {
         let (id, invoke) = (caller.next_id(), caller.now());
         let value = match kind {
@@ -634,60 +586,10 @@ fn quiet_check<R: Registry>(caller: &mut Caller<'_, R>, t: u64) {
         );
         value
     };
-    let paired = read(OpKind::IsPaired);
-    let producer = read(OpKind::Has(Side::Producer));
-    let consumer = read(OpKind::Has(Side::Consumer));
-    if paired != (producer && consumer) {
-        caller.violations.push(Violation::new(
-            ViolationKind::QuietState,
-            Some(t),
-            format!("with no call in flight, is_paired is {paired} but producer registered: {producer}, consumer registered: {consumer}"),
-        ));
+    QuietState {
+        token: t,
+        paired: read(OpKind::IsPaired),
+        producer: read(OpKind::Has(Side::Producer)),
+        consumer: read(OpKind::Has(Side::Consumer)),
     }
-}
-
-/// After teardown: nothing called after its unregister returned, nothing handed back twice,
-/// nothing kept by the registry.
-fn participant_checks(participants: &[Arc<Participant>]) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    let late: u64 = participants.iter().map(|p| u64::from(p.late_calls())).sum();
-    if late > 0 {
-        let p = participants
-            .iter()
-            .find(|p| p.late_calls() > 0)
-            .expect("one is late");
-        violations.push(Violation::new(
-            ViolationKind::CallAfterReturn,
-            Some(p.token),
-            format!("{late} callbacks reached participants after the registry had handed them back (first: {} {})", p.side, p.token),
-        ));
-    }
-    let twice = participants
-        .iter()
-        .filter(|p| p.handed_back.load(Ordering::SeqCst) > 1)
-        .count();
-    if twice > 0 {
-        violations.push(Violation::new(
-            ViolationKind::HandedBack,
-            None,
-            format!("{twice} participants were handed back by more than one unregister"),
-        ));
-    }
-    let kept: Vec<&Arc<Participant>> = participants
-        .iter()
-        .filter(|p| Arc::strong_count(p) > 1)
-        .collect();
-    if let Some(first) = kept.first() {
-        violations.push(Violation::new(
-            ViolationKind::Leak,
-            Some(first.token),
-            format!(
-                "the registry still holds {} participants after they were all unregistered (first: {} {})",
-                kept.len(),
-                first.side,
-                first.token
-            ),
-        ));
-    }
-    violations
 }
