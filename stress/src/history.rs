@@ -4,8 +4,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bypass_registry::model::Behaviour;
-use bypass_registry::trace::Outcome;
+use bypass_registry::op::{Behaviour, Outcome};
 use bypass_registry::{Callback, Population, Side};
 
 use crate::violation::Violation;
