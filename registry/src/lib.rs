@@ -45,6 +45,7 @@
 #![deny(unsafe_code)]
 
 pub mod broken;
+pub mod bus;
 pub mod conformance;
 mod error;
 pub mod model;
