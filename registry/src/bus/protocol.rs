@@ -271,3 +271,80 @@ pub fn detach<G: Deref<Target = Device>>(
         unbind(device);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::bus::recorder::{BusLog, RecordingDriver};
+    use crate::bus::{ANY, DeviceId, IdTable};
+
+    fn device(key: u64) -> Device {
+        Device::new(Key::new(key).unwrap(), DeviceId::new(1, 1).unwrap())
+    }
+
+    #[test]
+    fn frames_nest_and_unlink_even_on_panic() {
+        let (bus, other) = (BusId::new(), BusId::new());
+        let net = DriverName::new("net").unwrap();
+        let log = BusLog::new();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = seen.clone();
+        let hook: crate::bus::recorder::BusHook = Arc::new(move |_, _, dev| {
+            out.lock().unwrap().push((
+                dev.key().get(),
+                bus.in_callback_about(Key::new(1).unwrap()),
+                bus.in_callback_about(Key::new(2).unwrap()),
+                bus.in_callback_of(net),
+                other.in_callback(),
+            ));
+            if dev.key().get() == 1 {
+                // A nested callback about device 2, inside the one about device 1.
+                let inner = RecordingDriver::new(net, IdTable::one(ANY, ANY), &BusLog::new());
+                let mut panics = Panics::new();
+                assert!(probe(bus, net, &inner, &device(2), &mut panics));
+            }
+        });
+        let driver = RecordingDriver::new(net, IdTable::one(1, ANY), &log)
+            .with_hook(hook)
+            .panicking_on(Some(crate::bus::BusCallback::Probe));
+        let mut panics = Panics::new();
+        assert!(
+            !probe(bus, net, &driver, &device(1), &mut panics),
+            "a panic is a failure"
+        );
+        assert!(panics.any());
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(1, true, false, true, false)],
+            "inside the probe of 1 (the nested probe's driver has no hook)"
+        );
+        assert!(!bus.in_callback(), "the frames are unlinked after a panic");
+        let caught = catch_unwind(AssertUnwindSafe(|| panics.resume(())));
+        assert!(caught.is_err(), "the first panic resumes");
+    }
+
+    #[test]
+    fn frames_are_readable_from_a_thread_local_destructor() {
+        struct CallsOnExit(BusId, Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for CallsOnExit {
+            fn drop(&mut self) {
+                let during = self.0.in_callback();
+                self.1.store(!during, Ordering::SeqCst);
+            }
+        }
+        thread_local! {
+            static ON_EXIT: std::cell::RefCell<Option<CallsOnExit>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        std::thread::spawn(move || {
+            ON_EXIT.with(|slot| *slot.borrow_mut() = Some(CallsOnExit(BusId::new(), flag)));
+        })
+        .join()
+        .unwrap();
+        assert!(ran.load(Ordering::SeqCst), "the destructor read the frames");
+    }
+}
