@@ -55,6 +55,7 @@
 
 #[cfg(feature = "kit")]
 pub mod broken;
+pub mod bus;
 #[cfg(feature = "kit")]
 pub mod conformance;
 mod error;

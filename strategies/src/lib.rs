@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod bus;
 mod counter;
 pub mod global;
 pub mod lockfree;
