@@ -105,7 +105,8 @@ pub type BusHook = Arc<dyn Fn(&RecordingDriver, BusCallback, &Device) + Send + S
 
 /// A driver that logs each callback it receives into a [`BusLog`].
 ///
-/// ```
+#[cfg_attr(feature = "kit", doc = "```")]
+#[cfg_attr(not(feature = "kit"), doc = "```ignore")]
 /// use bypass_registry::bus::recorder::{BusLog, RecordingDriver};
 /// use bypass_registry::bus::{ANY, Device, DeviceId, Driver, DriverName, IdTable, Key};
 ///
