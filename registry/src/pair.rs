@@ -123,6 +123,19 @@ where
     }
 }
 
+/// Both values of a [`Pair`] of `H`, mine first as `R` sees it: what [`Role::split`] gives.
+pub type Sides<'a, H, R> = (
+    &'a <H as Hold>::Of<<R as Role>::Me>,
+    &'a <H as Hold>::Of<<R as Role>::Partner>,
+);
+
+/// Both values of a [`Pair`] of `H`, to change, mine first as `R` sees it: what
+/// [`Role::split_mut`] gives.
+pub type Split<'a, H, R> = (
+    &'a mut <H as Hold>::Of<<R as Role>::Me>,
+    &'a mut <H as Hold>::Of<<R as Role>::Partner>,
+);
+
 /// One side of a token, seen from a participant of that side: which value of a [`Pair`] is
 /// mine and which is my partner's, and in which order the callback protocol takes us.
 ///
@@ -136,14 +149,21 @@ pub trait Role: 'static {
     /// My partner's participants: the other one.
     type Partner: ?Sized + Send + Sync + 'static;
 
-    /// My value in `pair`.
-    fn mine<H: Hold>(pair: &Pair<H>) -> &H::Of<Self::Me>;
-
-    /// My partner's value in `pair`.
-    fn partner<H: Hold>(pair: &Pair<H>) -> &H::Of<Self::Partner>;
+    /// Both values of `pair`, mine first.
+    fn split<H: Hold>(pair: &Pair<H>) -> Sides<'_, H, Self>;
 
     /// Both values of `pair`, mine first, to change mine while reading my partner's.
-    fn split_mut<H: Hold>(pair: &mut Pair<H>) -> (&mut H::Of<Self::Me>, &mut H::Of<Self::Partner>);
+    fn split_mut<H: Hold>(pair: &mut Pair<H>) -> Split<'_, H, Self>;
+
+    /// My value in `pair`.
+    fn mine<H: Hold>(pair: &Pair<H>) -> &H::Of<Self::Me> {
+        Self::split(pair).0
+    }
+
+    /// My partner's value in `pair`.
+    fn partner<H: Hold>(pair: &Pair<H>) -> &H::Of<Self::Partner> {
+        Self::split(pair).1
+    }
 
     /// My value in `pair`, to change.
     fn mine_mut<H: Hold>(pair: &mut Pair<H>) -> &mut H::Of<Self::Me> {
@@ -169,22 +189,19 @@ impl Role for ProducerRole {
     type Me = dyn Producer;
     type Partner = dyn Consumer;
 
-    fn mine<H: Hold>(pair: &Pair<H>) -> &H::Of<dyn Producer> {
-        &pair.producer
+    fn split<H: Hold>(pair: &Pair<H>) -> Sides<'_, H, Self> {
+        (&pair.producer, &pair.consumer)
     }
 
-    fn partner<H: Hold>(pair: &Pair<H>) -> &H::Of<dyn Consumer> {
-        &pair.consumer
-    }
-
-    fn split_mut<H: Hold>(
-        pair: &mut Pair<H>,
-    ) -> (&mut H::Of<dyn Producer>, &mut H::Of<dyn Consumer>) {
+    fn split_mut<H: Hold>(pair: &mut Pair<H>) -> Split<'_, H, Self> {
         (&mut pair.producer, &mut pair.consumer)
     }
 
-    fn order<'a>(p: &'a dyn Producer, c: &'a dyn Consumer) -> (&'a dyn Producer, &'a dyn Consumer) {
-        (p, c)
+    fn order<'a>(
+        me: &'a dyn Producer,
+        partner: &'a dyn Consumer,
+    ) -> (&'a dyn Producer, &'a dyn Consumer) {
+        (me, partner)
     }
 }
 
@@ -192,21 +209,18 @@ impl Role for ConsumerRole {
     type Me = dyn Consumer;
     type Partner = dyn Producer;
 
-    fn mine<H: Hold>(pair: &Pair<H>) -> &H::Of<dyn Consumer> {
-        &pair.consumer
+    fn split<H: Hold>(pair: &Pair<H>) -> Sides<'_, H, Self> {
+        (&pair.consumer, &pair.producer)
     }
 
-    fn partner<H: Hold>(pair: &Pair<H>) -> &H::Of<dyn Producer> {
-        &pair.producer
-    }
-
-    fn split_mut<H: Hold>(
-        pair: &mut Pair<H>,
-    ) -> (&mut H::Of<dyn Consumer>, &mut H::Of<dyn Producer>) {
+    fn split_mut<H: Hold>(pair: &mut Pair<H>) -> Split<'_, H, Self> {
         (&mut pair.consumer, &mut pair.producer)
     }
 
-    fn order<'a>(c: &'a dyn Consumer, p: &'a dyn Producer) -> (&'a dyn Producer, &'a dyn Consumer) {
-        (p, c)
+    fn order<'a>(
+        me: &'a dyn Consumer,
+        partner: &'a dyn Producer,
+    ) -> (&'a dyn Producer, &'a dyn Consumer) {
+        (partner, me)
     }
 }
