@@ -118,6 +118,7 @@ pub trait Pairs {
 }
 
 /// Registers `me` on `R`'s side of `token` in `pairs`, connecting it to the partner there.
+#[inline]
 pub fn register<R: Role, S: Pairs>(
     pairs: &S,
     token: Token,
@@ -152,6 +153,7 @@ fn held<T>(arriving: Option<T>) -> T {
 }
 
 /// Steps 4 to 6 of a register, with the token's pair locked by `guard`.
+#[inline]
 fn register_locked<R: Role, S: Pairs>(
     pairs: &S,
     mut guard: S::Guard<'_>,
@@ -200,6 +202,7 @@ fn register_locked<R: Role, S: Pairs>(
 
 /// Unregisters `R`'s participant of `token` from `pairs`, disconnecting it from its partner
 /// first if there is one, and hands it back.
+#[inline]
 pub fn unregister<R: Role, S: Pairs>(
     pairs: &S,
     token: Token,
