@@ -20,6 +20,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::error::{RegisterError, UnregisterError};
+use crate::pair::{ConsumerRole, Pair, ProducerRole, Role, Strong};
 use crate::participant::{CallbackError, Consumer, Producer};
 use crate::registry::{Population, RegisterConsumerResult, RegisterProducerResult, Registry};
 use crate::token::Token;
@@ -53,7 +54,7 @@ pub enum Flaw {
     DeadlocksOnReentry,
 }
 
-type Slot = (Option<Arc<dyn Producer>>, Option<Arc<dyn Consumer>>);
+type Slot = Pair<Strong>;
 
 /// A registry behind one std mutex, correct but for its [`Flaw`].
 #[derive(Debug)]
@@ -65,13 +66,19 @@ pub struct Broken {
 }
 
 /// A slot, printable.
+#[derive(Default)]
 struct SlotDebug(Slot);
 /// A kept producer, printable.
 struct KeptDebug(#[allow(dead_code)] Arc<dyn Producer>);
 
 impl std::fmt::Debug for SlotDebug {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "({}, {})", self.0.0.is_some(), self.0.1.is_some())
+        write!(
+            f,
+            "({}, {})",
+            self.0.producer.is_some(),
+            self.0.consumer.is_some()
+        )
     }
 }
 
@@ -135,22 +142,23 @@ impl Broken {
         self.flaw == Flaw::LosesPairing && self.connects.fetch_add(1, Ordering::Relaxed) % 20 == 7
     }
 
-    /// Registers `new` on one side of `token`; `side` picks that side of a slot, `pair` orders
-    /// (new, partner) as (producer, consumer).
-    fn register<T: ?Sized, U: ?Sized>(
+    /// Registers `new` on `R`'s side of `token`.
+    fn register<R: Role>(
         &self,
         token: Token,
-        new: Arc<T>,
-        side: impl Fn(&mut Slot) -> Sides<'_, T, U>,
-        connect: impl Fn(&Self, &T, &U) -> Result<(), CallbackError>,
-    ) -> Result<(), RegisterError<Arc<T>>> {
+        new: Arc<R::Me>,
+    ) -> Result<(), RegisterError<Arc<R::Me>>> {
         let mut state = self.lock();
-        let slot = &mut state.entry(token).or_insert(SlotDebug((None, None))).0;
-        let (mine, other) = side(slot);
+        let slot = &mut state.entry(token).or_default().0;
+        let (mine, other) = R::split_mut(slot);
         if mine.is_some() {
             return Err(RegisterError::Duplicate(new));
         }
         let partner = other.clone();
+        let connect = |partner: &R::Partner| {
+            let (p, c) = R::order(&new, partner);
+            self.connect(p, c)
+        };
         if matches!(self.flaw, Flaw::CheckThenAct | Flaw::Interleaves) {
             if self.flaw == Flaw::Interleaves {
                 *mine = Some(new.clone());
@@ -158,13 +166,9 @@ impl Broken {
             // The flaw: the decision above no longer holds once the lock is let go.
             drop(state);
             thread::yield_now();
-            let result = match &partner {
-                Some(partner) => connect(self, &new, partner),
-                None => Ok(()),
-            };
+            let result = partner.as_deref().map_or(Ok(()), connect);
             let mut state = self.lock();
-            let slot = &mut state.entry(token).or_insert(SlotDebug((None, None))).0;
-            let (mine, _) = side(slot);
+            let mine = R::mine_mut(&mut state.entry(token).or_default().0);
             return match result {
                 Ok(()) => {
                     *mine = Some(new);
@@ -187,7 +191,7 @@ impl Broken {
             *mine = Some(new);
             return Ok(());
         }
-        match connect(self, &new, &partner) {
+        match connect(&partner) {
             Ok(()) => {
                 *mine = Some(new);
                 Ok(())
@@ -199,18 +203,17 @@ impl Broken {
         }
     }
 
-    /// Unregisters one side of `token`; `disconnect` runs the sequence on (leaving, partner).
-    fn unregister<T: ?Sized + Send + Sync + 'static, U: ?Sized + Send + Sync + 'static>(
-        &self,
-        token: Token,
-        side: impl Fn(&mut Slot) -> Sides<'_, T, U>,
-        disconnect: fn(&T, &U),
-    ) -> Result<Arc<T>, UnregisterError> {
+    /// Unregisters `R`'s side of `token`.
+    fn unregister<R: Role>(&self, token: Token) -> Result<Arc<R::Me>, UnregisterError> {
         let mut state = self.lock();
-        let slot = &mut state.entry(token).or_insert(SlotDebug((None, None))).0;
-        let (mine, other) = side(slot);
+        let slot = &mut state.entry(token).or_default().0;
+        let (mine, other) = R::split_mut(slot);
         let leaving = mine.take().ok_or(UnregisterError::NotRegistered)?;
         if let Some(partner) = other.clone() {
+            let disconnect = |me: &R::Me, partner: &R::Partner| {
+                let (p, c) = R::order(me, partner);
+                disconnect(p, c);
+            };
             match self.flaw {
                 Flaw::LateDisconnect => {
                     let late = leaving.clone();
@@ -231,19 +234,8 @@ impl Broken {
 
     fn read<T>(&self, token: Token, read: impl FnOnce(&Slot) -> T) -> T {
         let state = self.lock();
-        read(state.get(&token).map_or(&(None, None), |s| &s.0))
+        read(state.get(&token).map_or(&Slot::default(), |s| &s.0))
     }
-}
-
-/// Both sides of a slot, the registering or leaving one first.
-type Sides<'a, T, U> = (&'a mut Option<Arc<T>>, &'a mut Option<Arc<U>>);
-
-fn producer_side(s: &mut Slot) -> Sides<'_, dyn Producer, dyn Consumer> {
-    (&mut s.0, &mut s.1)
-}
-
-fn consumer_side(s: &mut Slot) -> Sides<'_, dyn Consumer, dyn Producer> {
-    (&mut s.1, &mut s.0)
 }
 
 impl Registry for Broken {
@@ -256,9 +248,7 @@ impl Registry for Broken {
         token: Token,
         producer: Arc<dyn Producer>,
     ) -> RegisterProducerResult {
-        let result = self.register(token, producer.clone(), producer_side, |r, p, c| {
-            r.connect(p, c)
-        });
+        let result = self.register::<ProducerRole>(token, producer.clone());
         if self.flaw == Flaw::KeepsRefused && matches!(result, Err(RegisterError::Duplicate(_))) {
             self.kept
                 .lock()
@@ -273,34 +263,34 @@ impl Registry for Broken {
         token: Token,
         consumer: Arc<dyn Consumer>,
     ) -> RegisterConsumerResult {
-        self.register(token, consumer, consumer_side, |r, c, p| r.connect(p, c))
+        self.register::<ConsumerRole>(token, consumer)
     }
 
     fn unregister_producer(&self, token: Token) -> Result<Arc<dyn Producer>, UnregisterError> {
-        self.unregister(token, producer_side, disconnect)
+        self.unregister::<ProducerRole>(token)
     }
 
     fn unregister_consumer(&self, token: Token) -> Result<Arc<dyn Consumer>, UnregisterError> {
-        self.unregister(token, consumer_side, |c, p| disconnect(p, c))
+        self.unregister::<ConsumerRole>(token)
     }
 
     fn is_paired(&self, token: Token) -> bool {
-        self.read(token, |s| s.0.is_some() && s.1.is_some())
+        self.read(token, Slot::is_paired)
     }
 
     fn producer(&self, token: Token) -> Option<Arc<dyn Producer>> {
-        self.read(token, |s| s.0.clone())
+        self.read(token, |s| s.producer.clone())
     }
 
     fn consumer(&self, token: Token) -> Option<Arc<dyn Consumer>> {
-        self.read(token, |s| s.1.clone())
+        self.read(token, |s| s.consumer.clone())
     }
 
     fn population(&self) -> Population {
         let state = self.lock();
         Population {
-            producers: state.values().filter(|s| s.0.0.is_some()).count(),
-            consumers: state.values().filter(|s| s.0.1.is_some()).count(),
+            producers: state.values().filter(|s| s.0.producer.is_some()).count(),
+            consumers: state.values().filter(|s| s.0.consumer.is_some()).count(),
         }
     }
 }

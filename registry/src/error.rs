@@ -3,7 +3,6 @@
 
 use std::error::Error;
 use std::fmt;
-use std::str::FromStr;
 
 use crate::participant::CallbackError;
 
@@ -49,16 +48,6 @@ impl ErrorKind {
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ErrorKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<ErrorKind, String> {
-        ErrorKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown error kind `{s}`"))
     }
 }
 

@@ -9,7 +9,10 @@
 //! - [`Producer`] and [`Consumer`]: the participants and their callbacks; [`Token`]: what pairs
 //!   them, never zero.
 //! - [`protocol`]: the connect and disconnect sequences, written once, with rollback, the
-//!   always-run `start`s, panic handling and re-entrancy detection. Backends call it.
+//!   always-run `start`s, panic handling and re-entrancy detection.
+//! - [`registration`]: register and unregister, written once on top of it; a backend says
+//!   only how it finds, locks and changes a token's [`pair`] (producer and consumer, chosen
+//!   by a [`pair::Role`]).
 //! - Typed errors: [`RegisterError`] (handing back the refused participant),
 //!   [`UnregisterError`], [`InvalidToken`], each with its trace name ([`ErrorKind`]).
 //! - [`op`]: the operations ([`op::Op`]), their outcomes and the faults a participant injects,
@@ -61,6 +64,7 @@ pub mod conformance;
 mod error;
 pub mod model;
 pub mod op;
+pub mod pair;
 mod participant;
 #[cfg(feature = "kit")]
 pub mod probe;
@@ -70,6 +74,7 @@ pub mod probe;
 #[allow(dead_code, unreachable_pub)]
 mod probe;
 pub mod protocol;
+pub mod registration;
 mod registry;
 mod token;
 pub mod trace;

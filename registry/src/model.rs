@@ -6,25 +6,29 @@ use std::collections::BTreeMap;
 
 use crate::error::ErrorKind;
 use crate::op::{Behaviour, Op, Outcome, Step};
+use crate::pair::{Hold, Pair};
 use crate::participant::{Callback, Event, Side};
 use crate::registry::Population;
 
 /// A registered participant, as the model sees it.
 type Entrant = Behaviour;
 
-/// Both sides of one token.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-struct Slot {
-    producer: Option<Entrant>,
-    consumer: Option<Entrant>,
+/// What the model holds of each side of a token: the registered participant, if any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Entrants;
+
+impl Hold for Entrants {
+    type Of<T: ?Sized + 'static> = Option<Entrant>;
 }
 
-impl Slot {
-    fn side_mut(&mut self, side: Side) -> &mut Option<Entrant> {
-        match side {
-            Side::Producer => &mut self.producer,
-            Side::Consumer => &mut self.consumer,
-        }
+/// Both sides of one token.
+type Slot = Pair<Entrants>;
+
+/// `side` of `slot`: the model picks sides at run time, from the operation.
+fn side_mut(slot: &mut Slot, side: Side) -> &mut Option<Entrant> {
+    match side {
+        Side::Producer => &mut slot.producer,
+        Side::Consumer => &mut slot.consumer,
     }
 }
 
@@ -77,14 +81,7 @@ impl Model {
     /// Applies one operation: the callbacks the contract runs, in order, and the outcome.
     /// A registering participant fails its add as the operation's `fail_add` says.
     pub fn apply(&mut self, op: &Op) -> Step {
-        let behaviour = match *op {
-            Op::Register { fail_add, .. } => Behaviour {
-                fail_add,
-                panic_on: None,
-            },
-            Op::Unregister { .. } => Behaviour::default(),
-        };
-        self.apply_with(op, behaviour)
+        self.apply_with(op, op.behaviour())
     }
 
     /// Like [`Model::apply`], with the registering participant behaving as `behaviour` (which
@@ -130,9 +127,9 @@ impl Model {
         };
         let result = match *op {
             Op::Register { .. } => {
-                if slot.side_mut(side).is_some() {
+                if side_mut(slot, side).is_some() {
                     Err(ErrorKind::Duplicate)
-                } else if let Some(other) = *slot.side_mut(side.other()) {
+                } else if let Some(other) = *side_mut(slot, side.other()) {
                     let (p, c) = match side {
                         Side::Producer => (new, other),
                         Side::Consumer => (other, new),
@@ -156,20 +153,20 @@ impl Model {
                     call(Side::Consumer, c, Callback::Start);
                     call(Side::Producer, p, Callback::Start);
                     if connected {
-                        *slot.side_mut(side) = Some(new);
+                        *side_mut(slot, side) = Some(new);
                         Ok(())
                     } else {
                         Err(ErrorKind::ConnectFailed)
                     }
                 } else {
-                    *slot.side_mut(side) = Some(new);
+                    *side_mut(slot, side) = Some(new);
                     Ok(())
                 }
             }
-            Op::Unregister { .. } => match *slot.side_mut(side) {
+            Op::Unregister { .. } => match *side_mut(slot, side) {
                 None => Err(ErrorKind::NotRegistered),
                 Some(me) => {
-                    if let Some(other) = *slot.side_mut(side.other()) {
+                    if let Some(other) = *side_mut(slot, side.other()) {
                         let (p, c) = match side {
                             Side::Producer => (me, other),
                             Side::Consumer => (other, me),
@@ -182,7 +179,7 @@ impl Model {
                         call(Side::Consumer, c, Callback::Start);
                         call(Side::Producer, p, Callback::Start);
                     }
-                    *slot.side_mut(side) = None;
+                    *side_mut(slot, side) = None;
                     Ok(())
                 }
             },

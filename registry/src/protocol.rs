@@ -14,23 +14,29 @@
 //! producer had accepted, both `start`s); a panic in a `start` leaves the connect's outcome
 //! as it was. A panic in a disconnect callback does not stop the sequence: the remaining
 //! callbacks still run, so the unregister completes. In every case the first panic is handed
-//! to the backend inside the result, and [`Connection::commit`] and
-//! [`Disconnection::finish`] resume it once the backend has put its state in order, so the
+//! to the backend inside the result ([`Connection::into_parts`], [`Disconnection::into_panic`]),
+//! and [`crate::registration`] resumes it once the backend has put its state in order and
+//! released its locks, so the
 //! registry is never left half-updated and the panic still reaches the caller.
 //!
 //! # Re-entrancy
 //! While callbacks run, the thread remembers which registry and token they are for.
 //! [`RegistryId::in_callback_for`] lets a backend refuse a call that would deadlock or break
-//! per-token exclusion with `reentrant`.
+//! per-token exclusion with `reentrant`. The record is a list of frames on the thread's own
+//! stack, headed by a thread-local with no destructor: entering a callback allocates nothing,
+//! and the registry can be called from a thread-local's destructor.
+
+// The one `unsafe` of this crate: walking that list of stack frames (see `in_scope`).
+#![allow(unsafe_code)]
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 use std::num::NonZeroU64;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::RegisterError;
 use crate::participant::{CallbackError, Consumer, Producer};
 use crate::token::Token;
 
@@ -64,12 +70,17 @@ impl RegistryId {
     /// Whether this thread is inside a callback of this registry for a token that satisfies
     /// `pred` (for example, one in the same shard as the token of a new call).
     pub fn in_callback_where(self, mut pred: impl FnMut(Token) -> bool) -> bool {
-        ACTIVE.with(|active| {
-            active
-                .borrow()
-                .iter()
-                .any(|&(id, token)| id == self && pred(token))
-        })
+        let mut frame = INNERMOST.get();
+        // Safety: `INNERMOST` and each frame's `outer` are null or point at a `Frame` of an
+        // `in_scope` call still running on this thread (see `in_scope`): alive, and never
+        // changed while it is linked.
+        while let Some(f) = unsafe { frame.as_ref() } {
+            if f.registry == self && pred(f.token) {
+                return true;
+            }
+            frame = f.outer;
+        }
+        false
     }
 }
 
@@ -85,25 +96,44 @@ impl fmt::Debug for RegistryId {
     }
 }
 
+/// One callback scope: the (registry, token) whose callbacks this thread runs, and the scope
+/// it runs inside of, if any.
+struct Frame {
+    registry: RegistryId,
+    token: Token,
+    outer: *const Frame,
+}
+
 thread_local! {
-    /// The (registry, token) pairs whose callbacks this thread is running, innermost last.
-    static ACTIVE: RefCell<Vec<(RegistryId, Token)>> = const { RefCell::new(Vec::new()) };
+    /// The innermost callback scope of this thread, or null: the head of a list of frames
+    /// that live on this thread's stack, innermost first.
+    ///
+    /// A `const` `Cell` of a raw pointer has no destructor, so it can be read and written at
+    /// any time, also while the thread's other thread-locals are being destroyed (a
+    /// participant dropped by a thread-local's destructor can still call the registry), and
+    /// entering a scope costs no allocation.
+    static INNERMOST: Cell<*const Frame> = const { Cell::new(ptr::null()) };
 }
 
-/// Marks this thread as running callbacks of `(registry, token)` until dropped.
-struct CallbackScope;
-
-impl CallbackScope {
-    fn enter(registry: RegistryId, token: Token) -> CallbackScope {
-        ACTIVE.with(|active| active.borrow_mut().push((registry, token)));
-        CallbackScope
+/// Runs `body` with this thread marked as running callbacks of `(registry, token)`.
+fn in_scope<R>(registry: RegistryId, token: Token, body: impl FnOnce() -> R) -> R {
+    /// Unlinks the frame on the way out, unwinding included.
+    struct Exit(*const Frame);
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            INNERMOST.set(self.0);
+        }
     }
-}
-
-impl Drop for CallbackScope {
-    fn drop(&mut self) {
-        ACTIVE.with(|active| active.borrow_mut().pop());
-    }
+    let frame = Frame {
+        registry,
+        token,
+        outer: INNERMOST.get(),
+    };
+    // `frame` stays on this stack, unmoved, until `_exit` (declared after it, so dropped
+    // before it) has unlinked it: every pointer to it is gone before it is.
+    INNERMOST.set(&frame);
+    let _exit = Exit(frame.outer);
+    body()
 }
 
 /// Runs one callback, keeping the first panic of a sequence in `panic`.
@@ -119,7 +149,7 @@ fn guarded<R>(panic: &mut Option<PanicPayload>, callback: impl FnOnce() -> R) ->
 
 /// The outcome of [`connect`]: whether the pair is now connected, and the error or panic to
 /// hand to the caller.
-#[must_use = "commit the connection: it decides whether the participant is kept, and resumes a callback's panic"]
+#[must_use = "a connection decides whether the participant is kept, and may carry a callback's panic"]
 pub struct Connection {
     connected: bool,
     error: Option<CallbackError>,
@@ -133,27 +163,17 @@ impl Connection {
         self.connected
     }
 
-    /// Finishes the registration that ran this connect: if connected, `keep` stores the
-    /// participant; otherwise it is handed back in [`RegisterError::ConnectFailed`]. Then a
-    /// callback's panic, if any, resumes, after `keep` has run.
-    pub fn commit<T>(self, participant: T, keep: impl FnOnce(T)) -> Result<(), RegisterError<T>> {
-        let result = if self.connected {
-            keep(participant);
+    /// The outcome and the panic: `Ok` if connected; `Err(Some(error))` if an `add_*`
+    /// callback refused; `Err(None)` if it failed by a panic. A panic, if any callback threw
+    /// one, is to be resumed once the backend has stored or handed back the participant and
+    /// released its locks ([`crate::registration`] does).
+    pub fn into_parts(self) -> (Result<(), Option<CallbackError>>, Option<PanicPayload>) {
+        let outcome = if self.connected {
             Ok(())
         } else {
-            match self.error {
-                Some(error) => Err(RegisterError::ConnectFailed { participant, error }),
-                // Failed by a panic: `panic` is set, and resumes below.
-                None => {
-                    drop(participant);
-                    Ok(())
-                }
-            }
+            Err(self.error)
         };
-        if let Some(payload) = self.panic {
-            resume_unwind(payload);
-        }
-        result
+        (outcome, self.panic)
     }
 }
 
@@ -168,20 +188,16 @@ impl fmt::Debug for Connection {
 }
 
 /// The outcome of [`disconnect`]: the pair is disconnected; a callback may have panicked.
-#[must_use = "finish the disconnection: it resumes a callback's panic"]
+#[must_use = "a disconnection may carry a callback's panic, to resume"]
 pub struct Disconnection {
     panic: Option<PanicPayload>,
 }
 
 impl Disconnection {
-    /// Returns `value` (the unregistered participant), or resumes a callback's panic. Call it
-    /// once the backend has removed the participant.
-    pub fn finish<T>(self, value: T) -> T {
-        if let Some(payload) = self.panic {
-            drop(value);
-            resume_unwind(payload);
-        }
-        value
+    /// The panic of a callback, if one threw: to be resumed once the backend has removed the
+    /// participant and released its locks ([`crate::registration`] does).
+    pub fn into_panic(self) -> Option<PanicPayload> {
+        self.panic
     }
 }
 
@@ -202,34 +218,35 @@ pub fn connect(
     p: &dyn Producer,
     c: &dyn Consumer,
 ) -> Connection {
-    let _scope = CallbackScope::enter(registry, token);
-    let mut panic = None;
-    guarded(&mut panic, || p.stop());
-    guarded(&mut panic, || c.stop());
-    let mut connected = false;
-    let mut error = None;
-    if panic.is_none() {
-        match guarded(&mut panic, || p.add_consumer(c)) {
-            Some(Ok(())) => match guarded(&mut panic, || c.add_producer(p)) {
-                Some(Ok(())) => connected = true,
-                outcome => {
-                    // The consumer refused (or panicked): roll back the producer's add.
-                    error = outcome.and_then(Result::err);
-                    guarded(&mut panic, || p.del_consumer(c));
-                }
-            },
-            Some(Err(e)) => error = Some(e),
-            // The producer's add panicked: it is treated as not added.
-            None => {}
+    in_scope(registry, token, || {
+        let mut panic = None;
+        guarded(&mut panic, || p.stop());
+        guarded(&mut panic, || c.stop());
+        let mut connected = false;
+        let mut error = None;
+        if panic.is_none() {
+            match guarded(&mut panic, || p.add_consumer(c)) {
+                Some(Ok(())) => match guarded(&mut panic, || c.add_producer(p)) {
+                    Some(Ok(())) => connected = true,
+                    outcome => {
+                        // The consumer refused (or panicked): roll back the producer's add.
+                        error = outcome.and_then(Result::err);
+                        guarded(&mut panic, || p.del_consumer(c));
+                    }
+                },
+                Some(Err(e)) => error = Some(e),
+                // The producer's add panicked: it is treated as not added.
+                None => {}
+            }
         }
-    }
-    guarded(&mut panic, || c.start());
-    guarded(&mut panic, || p.start());
-    Connection {
-        connected,
-        error,
-        panic,
-    }
+        guarded(&mut panic, || c.start());
+        guarded(&mut panic, || p.start());
+        Connection {
+            connected,
+            error,
+            panic,
+        }
+    })
 }
 
 /// Disconnects `p` and `c`, registered under `token` of `registry`, in the order of the
@@ -242,13 +259,14 @@ pub fn disconnect(
     p: &dyn Producer,
     c: &dyn Consumer,
 ) -> Disconnection {
-    let _scope = CallbackScope::enter(registry, token);
-    let mut panic = None;
-    guarded(&mut panic, || p.stop());
-    guarded(&mut panic, || c.stop());
-    guarded(&mut panic, || c.del_producer(p));
-    guarded(&mut panic, || p.del_consumer(c));
-    guarded(&mut panic, || c.start());
-    guarded(&mut panic, || p.start());
-    Disconnection { panic }
+    in_scope(registry, token, || {
+        let mut panic = None;
+        guarded(&mut panic, || p.stop());
+        guarded(&mut panic, || c.stop());
+        guarded(&mut panic, || c.del_producer(p));
+        guarded(&mut panic, || p.del_consumer(c));
+        guarded(&mut panic, || c.start());
+        guarded(&mut panic, || p.start());
+        Disconnection { panic }
+    })
 }

@@ -9,6 +9,8 @@
 
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
+use bypass_registry::Population;
+use bypass_registry::pair::{Hold, Pair};
 use crossbeam_utils::CachePadded;
 
 /// Cells per counter: more than the cores this is expected to run on, so that threads rarely
@@ -50,6 +52,34 @@ impl Striped {
     pub(crate) fn get(&self) -> usize {
         let sum: isize = self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum();
         usize::try_from(sum).unwrap_or(0)
+    }
+}
+
+/// A [`Hold`] of one [`Striped`] counter per side: a backend's population, counted by
+/// [`Role`](bypass_registry::pair::Role) as it registers and unregisters.
+pub(crate) struct PerSide;
+
+impl Hold for PerSide {
+    type Of<T: ?Sized + 'static> = Striped;
+}
+
+/// The two counters of a population.
+pub(crate) type Counts = Pair<PerSide>;
+
+/// Empty counters.
+pub(crate) fn counts() -> Counts {
+    Pair {
+        producer: Striped::new(),
+        consumer: Striped::new(),
+    }
+}
+
+/// The population the counters give: exact when no register or unregister is in flight,
+/// each count between its values before and after the calls in flight otherwise.
+pub(crate) fn population(counts: &Counts) -> Population {
+    Population {
+        producers: counts.producer.get(),
+        consumers: counts.consumer.get(),
     }
 }
 

@@ -26,137 +26,92 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use bypass_registry::protocol::{self, RegistryId};
+use bypass_registry::pair::{ConsumerRole, Hold, Pair, ProducerRole, Role};
+use bypass_registry::protocol::RegistryId;
+use bypass_registry::registration::{self, Lock, Pairs, Vacancy};
 use bypass_registry::{
-    Consumer, Population, Producer, RegisterConsumerResult, RegisterError, RegisterProducerResult,
-    Registry, Token, UnregisterError,
+    Consumer, Population, Producer, RegisterConsumerResult, RegisterProducerResult, Registry,
+    Token, UnregisterError,
 };
-use parking_lot::ReentrantMutex;
+use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 
 mod sealed {
     pub trait Sealed {}
 }
 
-/// Where a global-lock backend keeps its participants: [`Lists`] or [`Maps`].
-pub trait Store: sealed::Sealed + Default + Send + 'static {
+/// Where a global-lock backend keeps its participants, one collection per side of a [`Pair`]:
+/// [`Lists`] or [`Maps`].
+pub trait Store: sealed::Sealed + Hold + Sized + Send + 'static {
     /// The backend's name.
     const NAME: &'static str;
     #[doc(hidden)]
-    fn producer(&self, token: Token) -> Option<&Arc<dyn Producer>>;
+    fn find<T: ?Sized + 'static>(side: &Self::Of<T>, token: Token) -> Option<&Arc<T>>;
     #[doc(hidden)]
-    fn consumer(&self, token: Token) -> Option<&Arc<dyn Consumer>>;
+    fn insert<T: ?Sized + 'static>(side: &mut Self::Of<T>, token: Token, participant: Arc<T>);
     #[doc(hidden)]
-    fn insert_producer(&mut self, token: Token, producer: Arc<dyn Producer>);
+    fn remove<T: ?Sized + 'static>(side: &mut Self::Of<T>, token: Token) -> Option<Arc<T>>;
     #[doc(hidden)]
-    fn insert_consumer(&mut self, token: Token, consumer: Arc<dyn Consumer>);
-    #[doc(hidden)]
-    fn remove_producer(&mut self, token: Token) -> Option<Arc<dyn Producer>>;
-    #[doc(hidden)]
-    fn remove_consumer(&mut self, token: Token) -> Option<Arc<dyn Consumer>>;
-    #[doc(hidden)]
-    fn population(&self) -> Population;
+    fn len<T: ?Sized + 'static>(side: &Self::Of<T>) -> usize;
 }
 
 /// Two unsorted lists scanned from the head, as in the 2015 kernel: each lookup, duplicate
 /// check and removal is a linear scan, O(n) in the number of registered participants of that
 /// side.
-#[derive(Default)]
-pub struct Lists {
-    producers: Vec<(Token, Arc<dyn Producer>)>,
-    consumers: Vec<(Token, Arc<dyn Consumer>)>,
-}
+#[derive(Debug)]
+pub struct Lists;
 
 /// Two hash maps keyed by token, as upstream since v6.17 (there: xarrays): O(1) expected per
 /// lookup, insert and removal.
-#[derive(Default)]
-pub struct Maps {
-    producers: HashMap<Token, Arc<dyn Producer>>,
-    consumers: HashMap<Token, Arc<dyn Consumer>>,
+#[derive(Debug)]
+pub struct Maps;
+
+impl Hold for Lists {
+    type Of<T: ?Sized + 'static> = Vec<(Token, Arc<T>)>;
 }
 
-impl fmt::Debug for Lists {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Lists")
-            .field("producers", &self.producers.len())
-            .field("consumers", &self.consumers.len())
-            .finish()
-    }
-}
-
-impl fmt::Debug for Maps {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Maps")
-            .field("producers", &self.producers.len())
-            .field("consumers", &self.consumers.len())
-            .finish()
-    }
+impl Hold for Maps {
+    type Of<T: ?Sized + 'static> = HashMap<Token, Arc<T>>;
 }
 
 impl sealed::Sealed for Lists {}
 impl sealed::Sealed for Maps {}
 
-fn find<T: ?Sized>(list: &[(Token, Arc<T>)], token: Token) -> Option<&Arc<T>> {
-    list.iter().find(|(t, _)| *t == token).map(|(_, p)| p)
-}
-
-fn take<T: ?Sized>(list: &mut Vec<(Token, Arc<T>)>, token: Token) -> Option<Arc<T>> {
-    let index = list.iter().position(|(t, _)| *t == token)?;
-    Some(list.swap_remove(index).1)
-}
-
 impl Store for Lists {
     const NAME: &'static str = "mutex-list";
-    fn producer(&self, token: Token) -> Option<&Arc<dyn Producer>> {
-        find(&self.producers, token)
+    fn find<T: ?Sized + 'static>(list: &Vec<(Token, Arc<T>)>, token: Token) -> Option<&Arc<T>> {
+        list.iter().find(|(t, _)| *t == token).map(|(_, p)| p)
     }
-    fn consumer(&self, token: Token) -> Option<&Arc<dyn Consumer>> {
-        find(&self.consumers, token)
+    fn insert<T: ?Sized + 'static>(list: &mut Vec<(Token, Arc<T>)>, token: Token, p: Arc<T>) {
+        list.push((token, p));
     }
-    fn insert_producer(&mut self, token: Token, producer: Arc<dyn Producer>) {
-        self.producers.push((token, producer));
+    fn remove<T: ?Sized + 'static>(
+        list: &mut Vec<(Token, Arc<T>)>,
+        token: Token,
+    ) -> Option<Arc<T>> {
+        let index = list.iter().position(|(t, _)| *t == token)?;
+        Some(list.swap_remove(index).1)
     }
-    fn insert_consumer(&mut self, token: Token, consumer: Arc<dyn Consumer>) {
-        self.consumers.push((token, consumer));
-    }
-    fn remove_producer(&mut self, token: Token) -> Option<Arc<dyn Producer>> {
-        take(&mut self.producers, token)
-    }
-    fn remove_consumer(&mut self, token: Token) -> Option<Arc<dyn Consumer>> {
-        take(&mut self.consumers, token)
-    }
-    fn population(&self) -> Population {
-        Population {
-            producers: self.producers.len(),
-            consumers: self.consumers.len(),
-        }
+    fn len<T: ?Sized + 'static>(list: &Vec<(Token, Arc<T>)>) -> usize {
+        list.len()
     }
 }
 
 impl Store for Maps {
     const NAME: &'static str = "mutex-map";
-    fn producer(&self, token: Token) -> Option<&Arc<dyn Producer>> {
-        self.producers.get(&token)
+    fn find<T: ?Sized + 'static>(map: &HashMap<Token, Arc<T>>, token: Token) -> Option<&Arc<T>> {
+        map.get(&token)
     }
-    fn consumer(&self, token: Token) -> Option<&Arc<dyn Consumer>> {
-        self.consumers.get(&token)
+    fn insert<T: ?Sized + 'static>(map: &mut HashMap<Token, Arc<T>>, token: Token, p: Arc<T>) {
+        map.insert(token, p);
     }
-    fn insert_producer(&mut self, token: Token, producer: Arc<dyn Producer>) {
-        self.producers.insert(token, producer);
+    fn remove<T: ?Sized + 'static>(
+        map: &mut HashMap<Token, Arc<T>>,
+        token: Token,
+    ) -> Option<Arc<T>> {
+        map.remove(&token)
     }
-    fn insert_consumer(&mut self, token: Token, consumer: Arc<dyn Consumer>) {
-        self.consumers.insert(token, consumer);
-    }
-    fn remove_producer(&mut self, token: Token) -> Option<Arc<dyn Producer>> {
-        self.producers.remove(&token)
-    }
-    fn remove_consumer(&mut self, token: Token) -> Option<Arc<dyn Consumer>> {
-        self.consumers.remove(&token)
-    }
-    fn population(&self) -> Population {
-        Population {
-            producers: self.producers.len(),
-            consumers: self.consumers.len(),
-        }
+    fn len<T: ?Sized + 'static>(map: &HashMap<Token, Arc<T>>) -> usize {
+        map.len()
     }
 }
 
@@ -164,26 +119,35 @@ impl Store for Maps {
 /// [`MutexList`](crate::MutexList) or [`MutexMap`](crate::MutexMap).
 pub struct GlobalMutex<S: Store> {
     id: RegistryId,
-    state: ReentrantMutex<RefCell<S>>,
+    state: ReentrantMutex<RefCell<Pair<S>>>,
 }
 
-impl<S: Store> GlobalMutex<S> {
+impl<S: Store> GlobalMutex<S>
+where
+    Pair<S>: Default + Send,
+{
     /// An empty registry.
     pub fn new() -> Self {
         GlobalMutex {
             id: RegistryId::new(),
-            state: ReentrantMutex::new(RefCell::new(S::default())),
+            state: ReentrantMutex::new(RefCell::new(Pair::default())),
         }
     }
 }
 
-impl<S: Store> Default for GlobalMutex<S> {
+impl<S: Store> Default for GlobalMutex<S>
+where
+    Pair<S>: Default + Send,
+{
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<S: Store> fmt::Debug for GlobalMutex<S> {
+impl<S: Store> fmt::Debug for GlobalMutex<S>
+where
+    Pair<S>: Default + Send,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(S::NAME)
             .field("id", &self.id)
@@ -191,7 +155,10 @@ impl<S: Store> fmt::Debug for GlobalMutex<S> {
     }
 }
 
-impl<S: Store> Registry for GlobalMutex<S> {
+impl<S: Store> Registry for GlobalMutex<S>
+where
+    Pair<S>: Default + Send,
+{
     fn name(&self) -> &'static str {
         S::NAME
     }
@@ -201,25 +168,7 @@ impl<S: Store> Registry for GlobalMutex<S> {
         token: Token,
         producer: Arc<dyn Producer>,
     ) -> RegisterProducerResult {
-        if self.id.in_callback_for(token) {
-            return Err(RegisterError::Reentrant(producer));
-        }
-        let state = self.state.lock();
-        let consumer = {
-            let s = state.borrow();
-            if s.producer(token).is_some() {
-                return Err(RegisterError::Duplicate(producer));
-            }
-            s.consumer(token).cloned()
-        };
-        match consumer {
-            None => {
-                state.borrow_mut().insert_producer(token, producer);
-                Ok(())
-            }
-            Some(consumer) => protocol::connect(self.id, token, &*producer, &*consumer)
-                .commit(producer, |p| state.borrow_mut().insert_producer(token, p)),
-        }
+        registration::register::<ProducerRole, _>(&Writes(self), token, producer)
     }
 
     fn register_consumer(
@@ -227,82 +176,110 @@ impl<S: Store> Registry for GlobalMutex<S> {
         token: Token,
         consumer: Arc<dyn Consumer>,
     ) -> RegisterConsumerResult {
-        if self.id.in_callback_for(token) {
-            return Err(RegisterError::Reentrant(consumer));
-        }
-        let state = self.state.lock();
-        let producer = {
-            let s = state.borrow();
-            if s.consumer(token).is_some() {
-                return Err(RegisterError::Duplicate(consumer));
-            }
-            s.producer(token).cloned()
-        };
-        match producer {
-            None => {
-                state.borrow_mut().insert_consumer(token, consumer);
-                Ok(())
-            }
-            Some(producer) => protocol::connect(self.id, token, &*producer, &*consumer)
-                .commit(consumer, |c| state.borrow_mut().insert_consumer(token, c)),
-        }
+        registration::register::<ConsumerRole, _>(&Writes(self), token, consumer)
     }
 
     fn unregister_producer(&self, token: Token) -> Result<Arc<dyn Producer>, UnregisterError> {
-        if self.id.in_callback_for(token) {
-            return Err(UnregisterError::Reentrant);
-        }
-        let state = self.state.lock();
-        let (producer, consumer) = {
-            let mut s = state.borrow_mut();
-            let producer = s
-                .remove_producer(token)
-                .ok_or(UnregisterError::NotRegistered)?;
-            (producer, s.consumer(token).cloned())
-        };
-        Ok(match consumer {
-            None => producer,
-            Some(consumer) => {
-                protocol::disconnect(self.id, token, &*producer, &*consumer).finish(producer)
-            }
-        })
+        registration::unregister::<ProducerRole, _>(&Writes(self), token)
     }
 
     fn unregister_consumer(&self, token: Token) -> Result<Arc<dyn Consumer>, UnregisterError> {
-        if self.id.in_callback_for(token) {
-            return Err(UnregisterError::Reentrant);
-        }
-        let state = self.state.lock();
-        let (consumer, producer) = {
-            let mut s = state.borrow_mut();
-            let consumer = s
-                .remove_consumer(token)
-                .ok_or(UnregisterError::NotRegistered)?;
-            (consumer, s.producer(token).cloned())
-        };
-        Ok(match producer {
-            None => consumer,
-            Some(producer) => {
-                protocol::disconnect(self.id, token, &*producer, &*consumer).finish(consumer)
-            }
-        })
+        registration::unregister::<ConsumerRole, _>(&Writes(self), token)
     }
 
     fn is_paired(&self, token: Token) -> bool {
         let state = self.state.lock();
         let s = state.borrow();
-        s.producer(token).is_some() && s.consumer(token).is_some()
+        S::find(&s.producer, token).is_some() && S::find(&s.consumer, token).is_some()
     }
 
     fn producer(&self, token: Token) -> Option<Arc<dyn Producer>> {
-        self.state.lock().borrow().producer(token).cloned()
+        S::find(&self.state.lock().borrow().producer, token).cloned()
     }
 
     fn consumer(&self, token: Token) -> Option<Arc<dyn Consumer>> {
-        self.state.lock().borrow().consumer(token).cloned()
+        S::find(&self.state.lock().borrow().consumer, token).cloned()
     }
 
     fn population(&self) -> Population {
-        self.state.lock().borrow().population()
+        let state = self.state.lock();
+        let s = state.borrow();
+        Population {
+            producers: S::len(&s.producer),
+            consumers: S::len(&s.consumer),
+        }
+    }
+}
+
+/// The state is borrowed only inside these methods, never across a callback: [`Pairs::look`]
+/// and [`Pairs::take`] clone the partner and let the borrow go before the callbacks run.
+/// The global lock, held, and the state behind it.
+type Held<'h, S> = ReentrantMutexGuard<'h, RefCell<Pair<S>>>;
+
+/// [`GlobalMutex`] as [`Pairs`] for [`registration`]: private, so that only the registry's
+/// own calls reach its store.
+struct Writes<'r, S: Store>(&'r GlobalMutex<S>);
+
+impl<S: Store> Pairs for Writes<'_, S>
+where
+    Pair<S>: Default + Send,
+{
+    type Handle = ();
+    type Guard<'h>
+        = Held<'h, S>
+    where
+        Self: 'h;
+
+    fn id(&self) -> RegistryId {
+        self.0.id
+    }
+
+    fn find_for_register<R: Role>(&self, _: Token, _: &mut Option<Arc<R::Me>>) -> Vacancy<()> {
+        Vacancy::At(())
+    }
+
+    fn find_for_unregister<R: Role>(&self, _: Token) -> Option<()> {
+        Some(())
+    }
+
+    fn lock<'h>(&'h self, _: &'h ()) -> Lock<Self::Guard<'h>> {
+        // Re-entrant: a callback's call for another token runs nested, under the same lock.
+        Lock::Held(self.0.state.lock())
+    }
+
+    fn look<R: Role, T>(
+        &self,
+        guard: &Held<'_, S>,
+        token: Token,
+        f: impl FnOnce(bool, Option<&R::Partner>) -> T,
+    ) -> T {
+        let (taken, partner) = {
+            let s = guard.borrow();
+            (
+                S::find(R::mine(&s), token).is_some(),
+                S::find(R::partner(&s), token).cloned(),
+            )
+        };
+        f(taken, partner.as_deref())
+    }
+
+    fn store<R: Role>(&self, guard: &mut Held<'_, S>, token: Token, me: Arc<R::Me>) {
+        S::insert(R::mine_mut(&mut guard.borrow_mut()), token, me);
+    }
+
+    fn take<R: Role, T>(
+        &self,
+        guard: &mut Held<'_, S>,
+        token: Token,
+        f: impl FnOnce(&R::Me, Option<&R::Partner>) -> T,
+    ) -> Option<(Arc<R::Me>, T)> {
+        // Removed before the disconnect: reads from its callbacks no longer see it.
+        let (me, partner) = {
+            let mut s = guard.borrow_mut();
+            let (mine, partner) = R::split_mut(&mut s);
+            (S::remove(mine, token)?, S::find(partner, token).cloned())
+        };
+        let done = f(&me, partner.as_deref());
+        Some((me, done))
     }
 }

@@ -115,11 +115,6 @@ impl Backend {
         }
     }
 
-    /// Whether every call is serialized behind one global lock, callbacks included.
-    pub const fn is_global_lock(self) -> bool {
-        matches!(self, Backend::MutexList | Backend::MutexMap)
-    }
-
     /// Runs `visitor` with this backend's concrete type.
     pub fn visit<V: Visitor>(self, visitor: V) -> V::Output {
         match self {

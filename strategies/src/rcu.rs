@@ -115,14 +115,17 @@ use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use bypass_registry::protocol::{self, RegistryId};
+use bypass_registry::pair::{ConsumerRole, Pair, ProducerRole, Role, Strong};
+use bypass_registry::protocol::RegistryId;
+use bypass_registry::registration::{self, Lock, Pairs, Vacancy};
 use bypass_registry::{
-    Consumer, Population, Producer, RegisterConsumerResult, RegisterError, RegisterProducerResult,
-    Registry, Token, UnregisterError,
+    Consumer, Population, Producer, RegisterConsumerResult, RegisterProducerResult, Registry,
+    Token, UnregisterError,
 };
 use crossbeam_utils::CachePadded;
+use parking_lot::MutexGuard;
 
-use crate::counter::Striped;
+use crate::counter::{self, Counts};
 
 use self::trie::{Leaf, Node};
 use crate::writer_lock::{self, WriterLock};
@@ -134,9 +137,6 @@ use crate::writer_lock::{self, WriterLock};
 /// waits for a given slow callback at 1 in 256, for 32 KiB of padded buckets per registry. The
 /// trie inside each bucket keeps writes cheap however many tokens share it.
 pub const DEFAULT_BUCKETS: usize = 256;
-
-/// The producer and the consumer of a token, as a snapshot holds them.
-type Sides = (Option<Arc<dyn Producer>>, Option<Arc<dyn Consumer>>);
 
 /// One bucket: its published snapshot and its writer lock.
 struct Bucket {
@@ -152,8 +152,7 @@ pub struct Rcu {
     buckets: Box<[CachePadded<Bucket>]>,
     /// log₂ of the bucket count: the hash bits that choose the bucket.
     bucket_bits: u32,
-    producers: Striped,
-    consumers: Striped,
+    counts: Counts,
 }
 
 /// A bijective mix of the token's bits (splitmix64's finalizer): tokens that are addresses
@@ -186,8 +185,7 @@ impl Rcu {
                 })
                 .collect(),
             bucket_bits: buckets.trailing_zeros(),
-            producers: Striped::new(),
-            consumers: Striped::new(),
+            counts: counter::counts(),
         }
     }
 
@@ -209,50 +207,52 @@ impl Rcu {
         ((hash & mask) as usize, hash >> self.bucket_bits)
     }
 
+    fn place(&self, token: Token) -> Place {
+        let (index, path) = self.locate(token);
+        Place { index, path, token }
+    }
+
     /// Runs `read` on the leaf of `token` in the current snapshot of its bucket.
     fn read<T>(&self, token: Token, read: impl FnOnce(Option<&Leaf>) -> T) -> T {
         let (bucket, path) = self.locate(token);
         read(self.buckets[bucket].snapshot.load().get(token, path))
     }
 
-    /// Takes the writer lock of bucket `index`, or `None` if this thread must not wait for it
-    /// (see [`crate::writer_lock`]).
-    fn lock(&self, index: usize) -> Option<parking_lot::MutexGuard<'_, ()>> {
-        writer_lock::lock(self.id, &self.buckets[index].writer, index, |t| {
-            self.bucket_of(t)
-        })
-    }
-
     /// The producer and consumer of `token` in its bucket's current snapshot. Called with the
     /// bucket's writer lock held, so the answer holds until this thread publishes.
-    fn current(&self, index: usize, token: Token, path: u64) -> Sides {
-        match self.buckets[index].snapshot.load().get(token, path) {
-            Some(leaf) => (leaf.producer.clone(), leaf.consumer.clone()),
-            None => (None, None),
-        }
+    fn current(&self, at: &Place) -> Pair<Strong> {
+        let snapshot = self.buckets[at.index].snapshot.load();
+        snapshot
+            .get(at.token, at.path)
+            .map_or_else(Pair::default, |leaf| leaf.pair.clone())
     }
 
-    /// Publishes a snapshot of bucket `index` in which `token` has `producer` and `consumer`.
-    /// Called with the bucket's writer lock held.
-    fn publish(
-        &self,
-        index: usize,
-        token: Token,
-        path: u64,
-        producer: Option<Arc<dyn Producer>>,
-        consumer: Option<Arc<dyn Consumer>>,
-    ) {
-        let leaf = (producer.is_some() || consumer.is_some()).then_some(Leaf {
-            token,
-            path,
-            producer,
-            consumer,
-        });
+    /// Publishes a snapshot of the bucket of `at` in which its token has `pair`. Called with
+    /// the bucket's writer lock held.
+    fn publish(&self, at: &Place, pair: Pair<Strong>) {
+        let Place { index, path, token } = *at;
+        let leaf = (!pair.is_empty()).then_some(Leaf { token, path, pair });
         let snapshot = &self.buckets[index].snapshot;
         let next = snapshot.load().with(token, path, leaf);
         // The old snapshot is freed here, unless a reader still holds it.
         snapshot.store(Arc::new(next));
     }
+}
+
+/// Where a token lives: its bucket and its path in the bucket's trie.
+#[derive(Clone, Copy)]
+struct Place {
+    index: usize,
+    path: u64,
+    token: Token,
+}
+
+/// A bucket's writer lock, held, with the token's participants as the current snapshot had
+/// them when it was taken (they hold until this thread publishes).
+struct Writing<'h> {
+    _writer: MutexGuard<'h, ()>,
+    at: &'h Place,
+    pair: Pair<Strong>,
 }
 
 impl Default for Rcu {
@@ -281,29 +281,7 @@ impl Registry for Rcu {
         token: Token,
         producer: Arc<dyn Producer>,
     ) -> RegisterProducerResult {
-        let (index, path) = self.locate(token);
-        let Some(_writer) = self.lock(index) else {
-            return Err(RegisterError::Reentrant(producer));
-        };
-        let (taken, consumer) = self.current(index, token, path);
-        if taken.is_some() {
-            return Err(RegisterError::Duplicate(producer));
-        }
-        let connection = consumer
-            .as_ref()
-            .map(|c| protocol::connect(self.id, token, &*producer, &**c));
-        let keep = |p| {
-            self.publish(index, token, path, Some(p), consumer.clone());
-            // Relaxed: the counters are statistics; the snapshots, not they, decide every call.
-            self.producers.increment();
-        };
-        match connection {
-            None => {
-                keep(producer);
-                Ok(())
-            }
-            Some(connection) => connection.commit(producer, keep),
-        }
+        registration::register::<ProducerRole, _>(&Writes(self), token, producer)
     }
 
     fn register_consumer(
@@ -311,84 +289,107 @@ impl Registry for Rcu {
         token: Token,
         consumer: Arc<dyn Consumer>,
     ) -> RegisterConsumerResult {
-        let (index, path) = self.locate(token);
-        let Some(_writer) = self.lock(index) else {
-            return Err(RegisterError::Reentrant(consumer));
-        };
-        let (producer, taken) = self.current(index, token, path);
-        if taken.is_some() {
-            return Err(RegisterError::Duplicate(consumer));
-        }
-        let connection = producer
-            .as_ref()
-            .map(|p| protocol::connect(self.id, token, &**p, &*consumer));
-        let keep = |c| {
-            self.publish(index, token, path, producer.clone(), Some(c));
-            self.consumers.increment();
-        };
-        match connection {
-            None => {
-                keep(consumer);
-                Ok(())
-            }
-            Some(connection) => connection.commit(consumer, keep),
-        }
+        registration::register::<ConsumerRole, _>(&Writes(self), token, consumer)
     }
 
     fn unregister_producer(&self, token: Token) -> Result<Arc<dyn Producer>, UnregisterError> {
-        let (index, path) = self.locate(token);
-        let Some(_writer) = self.lock(index) else {
-            return Err(UnregisterError::Reentrant);
-        };
-        let (producer, consumer) = self.current(index, token, path);
-        let producer = producer.ok_or(UnregisterError::NotRegistered)?;
-        self.publish(index, token, path, None, consumer.clone());
-        self.producers.decrement();
-        Ok(match consumer {
-            None => producer,
-            Some(consumer) => {
-                protocol::disconnect(self.id, token, &*producer, &*consumer).finish(producer)
-            }
-        })
+        registration::unregister::<ProducerRole, _>(&Writes(self), token)
     }
 
     fn unregister_consumer(&self, token: Token) -> Result<Arc<dyn Consumer>, UnregisterError> {
-        let (index, path) = self.locate(token);
-        let Some(_writer) = self.lock(index) else {
-            return Err(UnregisterError::Reentrant);
-        };
-        let (producer, consumer) = self.current(index, token, path);
-        let consumer = consumer.ok_or(UnregisterError::NotRegistered)?;
-        self.publish(index, token, path, producer.clone(), None);
-        self.consumers.decrement();
-        Ok(match producer {
-            None => consumer,
-            Some(producer) => {
-                protocol::disconnect(self.id, token, &*producer, &*consumer).finish(consumer)
-            }
-        })
+        registration::unregister::<ConsumerRole, _>(&Writes(self), token)
     }
 
     fn is_paired(&self, token: Token) -> bool {
-        self.read(token, |leaf| {
-            leaf.is_some_and(|l| l.producer.is_some() && l.consumer.is_some())
-        })
+        self.read(token, |leaf| leaf.is_some_and(|l| l.pair.is_paired()))
     }
 
     fn producer(&self, token: Token) -> Option<Arc<dyn Producer>> {
-        self.read(token, |leaf| leaf.and_then(|l| l.producer.clone()))
+        self.read(token, |leaf| leaf.and_then(|l| l.pair.producer.clone()))
     }
 
     fn consumer(&self, token: Token) -> Option<Arc<dyn Consumer>> {
-        self.read(token, |leaf| leaf.and_then(|l| l.consumer.clone()))
+        self.read(token, |leaf| leaf.and_then(|l| l.pair.consumer.clone()))
     }
 
     fn population(&self) -> Population {
-        // Two counters: exact when no register or unregister is in flight, each between its
-        // values before and after the calls in flight otherwise.
-        Population {
-            producers: self.producers.get(),
-            consumers: self.consumers.get(),
+        counter::population(&self.counts)
+    }
+}
+
+/// A token's pair is its leaf in its bucket's snapshot; its lock, the bucket's writer lock.
+/// [`Rcu`] as [`Pairs`] for [`registration`]: private, so that only the registry's own
+/// calls reach its pairs.
+struct Writes<'r>(&'r Rcu);
+
+impl Pairs for Writes<'_> {
+    type Handle = Place;
+    type Guard<'h>
+        = Writing<'h>
+    where
+        Self: 'h;
+
+    fn id(&self) -> RegistryId {
+        self.0.id
+    }
+
+    fn find_for_register<R: Role>(
+        &self,
+        token: Token,
+        _: &mut Option<Arc<R::Me>>,
+    ) -> Vacancy<Place> {
+        Vacancy::At(self.0.place(token))
+    }
+
+    fn find_for_unregister<R: Role>(&self, token: Token) -> Option<Place> {
+        Some(self.0.place(token))
+    }
+
+    /// The writer lock of the bucket, or `reentrant` if this thread must not wait for it (see
+    /// [`crate::writer_lock`]).
+    fn lock<'h>(&'h self, at: &'h Place) -> Lock<Writing<'h>> {
+        let bucket = &self.0.buckets[at.index];
+        match writer_lock::lock(self.0.id, &bucket.writer, at.index, |t| self.0.bucket_of(t)) {
+            Some(writer) => Lock::Held(Writing {
+                _writer: writer,
+                at,
+                pair: self.0.current(at),
+            }),
+            None => Lock::Reentrant,
         }
+    }
+
+    fn look<R: Role, T>(
+        &self,
+        guard: &Writing<'_>,
+        _: Token,
+        f: impl FnOnce(bool, Option<&R::Partner>) -> T,
+    ) -> T {
+        f(
+            R::mine(&guard.pair).is_some(),
+            R::partner(&guard.pair).as_deref(),
+        )
+    }
+
+    fn store<R: Role>(&self, guard: &mut Writing<'_>, _: Token, me: Arc<R::Me>) {
+        let mut pair = std::mem::take(&mut guard.pair);
+        *R::mine_mut(&mut pair) = Some(me);
+        self.0.publish(guard.at, pair);
+        // Relaxed: the counters are statistics; the snapshots, not they, decide every call.
+        R::mine(&self.0.counts).increment();
+    }
+
+    fn take<R: Role, T>(
+        &self,
+        guard: &mut Writing<'_>,
+        _: Token,
+        f: impl FnOnce(&R::Me, Option<&R::Partner>) -> T,
+    ) -> Option<(Arc<R::Me>, T)> {
+        let me = R::mine_mut(&mut guard.pair).take()?;
+        // Published before the disconnect: reads from its callbacks no longer see it.
+        self.0.publish(guard.at, guard.pair.clone());
+        R::mine(&self.0.counts).decrement();
+        let done = f(&me, R::partner(&guard.pair).as_deref());
+        Some((me, done))
     }
 }

@@ -86,16 +86,19 @@
 use std::fmt;
 use std::sync::Arc;
 
-use bypass_registry::protocol::{self, RegistryId};
+use bypass_registry::pair::{ConsumerRole, Pair, ProducerRole, Role, Strong};
+use bypass_registry::protocol::RegistryId;
+use bypass_registry::registration::{self, Lock, Pairs, Vacancy};
 use bypass_registry::{
-    Consumer, Population, Producer, RegisterConsumerResult, RegisterError, RegisterProducerResult,
-    Registry, Token, UnregisterError,
+    Consumer, Population, Producer, RegisterConsumerResult, RegisterProducerResult, Registry,
+    Token, UnregisterError,
 };
 use crossbeam_utils::CachePadded;
-
-use crate::counter::Striped;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use parking_lot::MutexGuard;
+
+use crate::counter::{self, Counts};
 
 use crate::writer_lock::{self, WriterLock};
 
@@ -109,11 +112,7 @@ use crate::writer_lock::{self, WriterLock};
 pub const DEFAULT_SHARDS: usize = 256;
 
 /// The participants of one token. Invariant: an entry in the map has at least one of them.
-#[derive(Default)]
-struct Slot {
-    producer: Option<Arc<dyn Producer>>,
-    consumer: Option<Arc<dyn Consumer>>,
-}
+type Slot = Pair<Strong>;
 
 /// A registry in a [`DashMap`] keyed by token, with one writer lock per dashmap shard held
 /// across the callbacks: see the [module docs](self).
@@ -123,8 +122,7 @@ pub struct Sharded {
     /// One per dashmap shard, same index. Invariant: the entries of a shard change only under
     /// its writer lock, so a writer's decision holds until it updates the entry.
     writers: Box<[CachePadded<WriterLock>]>,
-    producers: Striped,
-    consumers: Striped,
+    counts: Counts,
 }
 
 impl Sharded {
@@ -141,8 +139,7 @@ impl Sharded {
             id: RegistryId::new(),
             map: DashMap::with_shard_amount(shards),
             writers: (0..shards).map(|_| CachePadded::default()).collect(),
-            producers: Striped::new(),
-            consumers: Striped::new(),
+            counts: counter::counts(),
         }
     }
 
@@ -156,26 +153,6 @@ impl Sharded {
     /// so two registries place a token differently.
     pub fn shard_of(&self, token: Token) -> usize {
         self.map.determine_map(&token)
-    }
-
-    /// Takes the writer lock of `token`'s shard, or `None` if this thread must not wait for it
-    /// (see [`crate::writer_lock`]).
-    fn lock(&self, token: Token) -> Option<parking_lot::MutexGuard<'_, ()>> {
-        let shard = self.shard_of(token);
-        writer_lock::lock(self.id, &self.writers[shard], shard, |t| self.shard_of(t))
-    }
-
-    /// Stores `producer` under `token`. Called with the shard's writer lock held.
-    fn insert_producer(&self, token: Token, producer: Arc<dyn Producer>) {
-        self.map.entry(token).or_default().producer = Some(producer);
-        // Relaxed: the counters are statistics; the map, not they, decides every call.
-        self.producers.increment();
-    }
-
-    /// Stores `consumer` under `token`. Called with the shard's writer lock held.
-    fn insert_consumer(&self, token: Token, consumer: Arc<dyn Consumer>) {
-        self.map.entry(token).or_default().consumer = Some(consumer);
-        self.consumers.increment();
     }
 }
 
@@ -205,24 +182,7 @@ impl Registry for Sharded {
         token: Token,
         producer: Arc<dyn Producer>,
     ) -> RegisterProducerResult {
-        let Some(_writer) = self.lock(token) else {
-            return Err(RegisterError::Reentrant(producer));
-        };
-        let (taken, consumer) = match self.map.get(&token) {
-            Some(slot) => (slot.producer.is_some(), slot.consumer.clone()),
-            None => (false, None),
-        };
-        if taken {
-            return Err(RegisterError::Duplicate(producer));
-        }
-        match consumer {
-            None => {
-                self.insert_producer(token, producer);
-                Ok(())
-            }
-            Some(consumer) => protocol::connect(self.id, token, &*producer, &*consumer)
-                .commit(producer, |p| self.insert_producer(token, p)),
-        }
+        registration::register::<ProducerRole, _>(&Writes(self), token, producer)
     }
 
     fn register_consumer(
@@ -230,87 +190,19 @@ impl Registry for Sharded {
         token: Token,
         consumer: Arc<dyn Consumer>,
     ) -> RegisterConsumerResult {
-        let Some(_writer) = self.lock(token) else {
-            return Err(RegisterError::Reentrant(consumer));
-        };
-        let (taken, producer) = match self.map.get(&token) {
-            Some(slot) => (slot.consumer.is_some(), slot.producer.clone()),
-            None => (false, None),
-        };
-        if taken {
-            return Err(RegisterError::Duplicate(consumer));
-        }
-        match producer {
-            None => {
-                self.insert_consumer(token, consumer);
-                Ok(())
-            }
-            Some(producer) => protocol::connect(self.id, token, &*producer, &*consumer)
-                .commit(consumer, |c| self.insert_consumer(token, c)),
-        }
+        registration::register::<ConsumerRole, _>(&Writes(self), token, consumer)
     }
 
     fn unregister_producer(&self, token: Token) -> Result<Arc<dyn Producer>, UnregisterError> {
-        let Some(_writer) = self.lock(token) else {
-            return Err(UnregisterError::Reentrant);
-        };
-        let (producer, consumer) = match self.map.entry(token) {
-            Entry::Occupied(mut entry) => {
-                let producer = entry
-                    .get_mut()
-                    .producer
-                    .take()
-                    .ok_or(UnregisterError::NotRegistered)?;
-                let consumer = entry.get().consumer.clone();
-                if consumer.is_none() {
-                    // The slot is empty now: drop it, keeping the invariant.
-                    entry.remove();
-                }
-                (producer, consumer)
-            }
-            Entry::Vacant(_) => return Err(UnregisterError::NotRegistered),
-        };
-        self.producers.decrement();
-        Ok(match consumer {
-            None => producer,
-            Some(consumer) => {
-                protocol::disconnect(self.id, token, &*producer, &*consumer).finish(producer)
-            }
-        })
+        registration::unregister::<ProducerRole, _>(&Writes(self), token)
     }
 
     fn unregister_consumer(&self, token: Token) -> Result<Arc<dyn Consumer>, UnregisterError> {
-        let Some(_writer) = self.lock(token) else {
-            return Err(UnregisterError::Reentrant);
-        };
-        let (consumer, producer) = match self.map.entry(token) {
-            Entry::Occupied(mut entry) => {
-                let consumer = entry
-                    .get_mut()
-                    .consumer
-                    .take()
-                    .ok_or(UnregisterError::NotRegistered)?;
-                let producer = entry.get().producer.clone();
-                if producer.is_none() {
-                    entry.remove();
-                }
-                (consumer, producer)
-            }
-            Entry::Vacant(_) => return Err(UnregisterError::NotRegistered),
-        };
-        self.consumers.decrement();
-        Ok(match producer {
-            None => consumer,
-            Some(producer) => {
-                protocol::disconnect(self.id, token, &*producer, &*consumer).finish(consumer)
-            }
-        })
+        registration::unregister::<ConsumerRole, _>(&Writes(self), token)
     }
 
     fn is_paired(&self, token: Token) -> bool {
-        self.map
-            .get(&token)
-            .is_some_and(|slot| slot.producer.is_some() && slot.consumer.is_some())
+        self.map.get(&token).is_some_and(|slot| slot.is_paired())
     }
 
     fn producer(&self, token: Token) -> Option<Arc<dyn Producer>> {
@@ -322,12 +214,91 @@ impl Registry for Sharded {
     }
 
     fn population(&self) -> Population {
-        // Two counters, never a lock: exact when no register or unregister is in flight, each
-        // between its values before and after the calls in flight otherwise.
-        Population {
-            producers: self.producers.get(),
-            consumers: self.consumers.get(),
-        }
+        // Two counters, never a lock.
+        counter::population(&self.counts)
+    }
+}
+
+/// A token's pair is its dashmap entry; its lock, the writer lock of its shard. dashmap's own
+/// shard lock is held only inside these methods, never across a callback.
+/// [`Sharded`] as [`Pairs`] for [`registration`]: private, so that only the registry's own
+/// calls reach its pairs.
+struct Writes<'r>(&'r Sharded);
+
+impl Pairs for Writes<'_> {
+    /// The token's shard.
+    type Handle = usize;
+    type Guard<'h>
+        = MutexGuard<'h, ()>
+    where
+        Self: 'h;
+
+    fn id(&self) -> RegistryId {
+        self.0.id
+    }
+
+    fn find_for_register<R: Role>(
+        &self,
+        token: Token,
+        _: &mut Option<Arc<R::Me>>,
+    ) -> Vacancy<usize> {
+        Vacancy::At(self.0.shard_of(token))
+    }
+
+    fn find_for_unregister<R: Role>(&self, token: Token) -> Option<usize> {
+        Some(self.0.shard_of(token))
+    }
+
+    /// The writer lock of the shard, or `reentrant` if this thread must not wait for it (see
+    /// [`crate::writer_lock`]).
+    fn lock<'h>(&'h self, &shard: &'h usize) -> Lock<MutexGuard<'h, ()>> {
+        writer_lock::lock(self.0.id, &self.0.writers[shard], shard, |t| {
+            self.0.shard_of(t)
+        })
+        .map_or(Lock::Reentrant, Lock::Held)
+    }
+
+    fn look<R: Role, T>(
+        &self,
+        _: &MutexGuard<'_, ()>,
+        token: Token,
+        f: impl FnOnce(bool, Option<&R::Partner>) -> T,
+    ) -> T {
+        let (taken, partner) = match self.0.map.get(&token) {
+            Some(slot) => (R::mine(&slot).is_some(), R::partner(&slot).clone()),
+            None => (false, None),
+        };
+        f(taken, partner.as_deref())
+    }
+
+    fn store<R: Role>(&self, _: &mut MutexGuard<'_, ()>, token: Token, me: Arc<R::Me>) {
+        *R::mine_mut(&mut self.0.map.entry(token).or_default()) = Some(me);
+        // Relaxed: the counters are statistics; the map, not they, decides every call.
+        R::mine(&self.0.counts).increment();
+    }
+
+    fn take<R: Role, T>(
+        &self,
+        _: &mut MutexGuard<'_, ()>,
+        token: Token,
+        f: impl FnOnce(&R::Me, Option<&R::Partner>) -> T,
+    ) -> Option<(Arc<R::Me>, T)> {
+        // Removed before the disconnect: reads from its callbacks no longer see it.
+        let (me, partner) = match self.0.map.entry(token) {
+            Entry::Occupied(mut entry) => {
+                let me = R::mine_mut(entry.get_mut()).take()?;
+                let partner = R::partner(entry.get()).clone();
+                if partner.is_none() {
+                    // The slot is empty now: drop it, keeping the invariant.
+                    entry.remove();
+                }
+                (me, partner)
+            }
+            Entry::Vacant(_) => return None,
+        };
+        R::mine(&self.0.counts).decrement();
+        let done = f(&me, partner.as_deref());
+        Some((me, done))
     }
 }
 

@@ -57,8 +57,8 @@ fn lockfree() {
 }
 
 /// `lockfree`: while a callback of token A is blocked, thousands of other tokens, from two
-/// threads, register, connect, disconnect and unregister (the table resizing under them), and
-/// reads of A return what A was before the blocked call.
+/// threads, register, connect, disconnect and unregister (the table's lists growing and
+/// shrinking under them), and reads of A return what A was before the blocked call.
 #[test]
 fn lockfree_blocked_callback_holds_up_only_its_token() {
     for blocked in [
@@ -338,7 +338,7 @@ fn only_its_token(r: Arc<LockFree>, blocked: Blocked) {
     assert_eq!(read_a(&r), before, "{what}: reads of A while it is blocked");
 
     // Two workers, thousands of tokens each, while A stays blocked; half of the tokens keep
-    // their producer, so the table grows (and resizes) meanwhile.
+    // their producer, so the table fills up meanwhile.
     let (done_tx, done_rx) = mpsc::channel();
     for worker in 0..2u64 {
         let (r, log, done_tx) = (Arc::clone(&r), Arc::clone(&log), done_tx.clone());

@@ -180,35 +180,33 @@ mod table;
 use std::fmt;
 use std::sync::{Arc as StdArc, Weak};
 
-use bypass_registry::protocol::{self, Connection, Disconnection, RegistryId};
+use bypass_registry::pair::{ConsumerRole, ProducerRole, Role};
+use bypass_registry::protocol::RegistryId;
+use bypass_registry::registration::{self, Lock, Pairs, Vacancy};
 use bypass_registry::{
-    Consumer, Population, Producer, RegisterConsumerResult, RegisterError, RegisterProducerResult,
-    Registry, Token, UnregisterError,
+    Consumer, Population, Producer, RegisterConsumerResult, RegisterProducerResult, Registry,
+    Token, UnregisterError,
 };
 
 use self::slot::{Snapshot, State};
 use self::sync::MutexGuard;
 use self::table::{Found, Node, Table};
-use crate::counter::Striped;
+use crate::counter::{self, Counts};
 
 /// A registry on a lock-free token table, with one lock per token held across that token's
 /// callbacks only; reads never wait. See the [module documentation](self).
 pub struct LockFree {
     id: RegistryId,
     table: Table,
+    /// The population, one striped counter per side: every register and unregister writes
+    /// one, and threads on disjoint tokens should not share a cache line for it.
+    ///
+    /// Invariant: a counter is incremented before the participant it counts is published and
+    /// decremented after it is unpublished, so its sum never falls below the number of
+    /// published participants of its side; it exceeds it only by registrations and
+    /// unregistrations in flight (and a sum read cell by cell while they are in flight may
+    /// miss some of them).
     counts: Counts,
-}
-
-/// The population, one striped counter per side ([`Striped`]): every register and unregister
-/// writes one, and threads on disjoint tokens should not share a cache line for it.
-///
-/// Invariant: a counter is incremented before the participant it counts is published and
-/// decremented after it is unpublished, so its sum never falls below the number of published
-/// participants of its side; it exceeds it only by registrations and unregistrations in
-/// flight (and a sum read cell by cell while they are in flight may miss some of them).
-struct Counts {
-    producers: Striped,
-    consumers: Striped,
 }
 
 impl LockFree {
@@ -225,133 +223,7 @@ impl LockFree {
         LockFree {
             id: RegistryId::new(),
             table: Table::with_capacity(tokens),
-            counts: Counts {
-                producers: Striped::new(),
-                consumers: Striped::new(),
-            },
-        }
-    }
-
-    /// Locks `node` for a register or unregister. From inside a callback of this registry the
-    /// lock is only tried: the thread may hold another token's lock, and waiting here could
-    /// close a cycle with a callback of this token waiting for that one. `None`: refused as
-    /// re-entrant.
-    fn lock<'a>(&self, node: &'a Node) -> Option<MutexGuard<'a, State>> {
-        if self.id.in_callback() {
-            node.try_lock()
-        } else {
-            Some(node.lock())
-        }
-    }
-
-    fn register<S: Side>(
-        &self,
-        token: Token,
-        me: StdArc<S::Me>,
-    ) -> Result<(), RegisterError<StdArc<S::Me>>> {
-        if self.id.in_callback_for(token) {
-            return Err(RegisterError::Reentrant(me));
-        }
-        let count = S::count(&self.counts);
-        let mut held = Some(me);
-        loop {
-            // Lock-free first look: a duplicate is refused here, at the instant of the lookup;
-            // an absent token gets a new node holding `me`, inserted only if the token is still
-            // absent (invariant 1). No one has seen that node, so no lock.
-            let found = self.table.get_or_insert(
-                token,
-                || {
-                    let mut state = State::default();
-                    *S::mine(&mut state) = held.take();
-                    // Counted before it is published (the invariant of `Counts`).
-                    count.increment();
-                    state
-                },
-                S::seen,
-            );
-            let (node, duplicate) = match found {
-                Found::Inserted => return Ok(()),
-                Found::Present { node, seen, state } => {
-                    if let Some(mut state) = state {
-                        // Lost the insert to another register of the token: take `me` back.
-                        count.decrement();
-                        held = S::mine(&mut state).take();
-                    }
-                    (node, seen)
-                }
-            };
-            let me = held.take().expect("`me` is held between attempts");
-            if duplicate {
-                return Err(RegisterError::Duplicate(me));
-            }
-            let Some(mut state) = self.lock(&node) else {
-                return Err(RegisterError::Reentrant(me));
-            };
-            if state.retired {
-                // Emptied and removed since the lookup (invariant 2): start over.
-                held = Some(me);
-                continue;
-            }
-            // Invariant 3: from here until the guard drops, the node is ours to change.
-            if S::mine(&mut state).is_some() {
-                return Err(RegisterError::Duplicate(me));
-            }
-            // Invariant 4: the node is live and our side is free, so the other side is there.
-            let connection = S::connect(self.id, token, &me, &state);
-            let mut publish = |me: StdArc<S::Me>| {
-                count.increment();
-                // The strong reference is stored before the snapshot is published (invariant 5).
-                *S::mine(&mut state) = Some(me);
-                self.table.publish(&node, &state);
-            };
-            return match connection {
-                Some(connection) => connection.commit(me, publish),
-                None => {
-                    debug_assert!(false, "token {token}: a live node with no participant");
-                    publish(me);
-                    Ok(())
-                }
-            };
-        }
-    }
-
-    fn unregister<S: Side>(&self, token: Token) -> Result<StdArc<S::Me>, UnregisterError> {
-        if self.id.in_callback_for(token) {
-            return Err(UnregisterError::Reentrant);
-        }
-        loop {
-            // Lock-free first look: nothing on our side is `not-registered`, at that instant.
-            let node = match self.table.get(token, S::seen) {
-                Some((node, true)) => node,
-                _ => return Err(UnregisterError::NotRegistered),
-            };
-            let mut state = self.lock(&node).ok_or(UnregisterError::Reentrant)?;
-            if state.retired {
-                // Emptied and removed since the lookup (invariant 2): start over.
-                continue;
-            }
-            let me = S::mine(&mut state)
-                .take()
-                .ok_or(UnregisterError::NotRegistered)?;
-            // `me` stays alive on this stack until the snapshot without it is published or the
-            // node removed (invariant 5); the callbacks run with the old snapshot published.
-            let disconnection = S::disconnect(self.id, token, &me, &state);
-            if state.is_empty() {
-                // The last participant: retire the node and remove it, in one critical
-                // section (invariant 2).
-                state.retired = true;
-                self.table.remove(&node);
-            } else {
-                self.table.publish(&node, &state);
-            }
-            // Uncounted after it is unpublished (the invariant of `Counts`).
-            S::count(&self.counts).decrement();
-            drop(state);
-            return Ok(match disconnection {
-                // Resumes a callback's panic, now that the registry is in order.
-                Some(disconnection) => disconnection.finish(me),
-                None => me,
-            });
+            counts: counter::counts(),
         }
     }
 
@@ -393,92 +265,6 @@ impl fmt::Debug for LockFree {
     }
 }
 
-/// One side of a token, so that register and unregister are written once for both.
-trait Side {
-    /// `dyn Producer` or `dyn Consumer`.
-    type Me: ?Sized;
-    /// This side's strong reference in a state.
-    fn mine(state: &mut State) -> &mut Option<StdArc<Self::Me>>;
-    /// Whether a snapshot has this side.
-    fn seen(seen: &Snapshot) -> bool;
-    /// This side's counter.
-    fn count(counts: &Counts) -> &Striped;
-    /// Connects `me` to the other side of `state`, if there is one.
-    fn connect(id: RegistryId, token: Token, me: &Self::Me, state: &State) -> Option<Connection>;
-    /// Disconnects `me` from the other side of `state`, if there is one.
-    fn disconnect(
-        id: RegistryId,
-        token: Token,
-        me: &Self::Me,
-        state: &State,
-    ) -> Option<Disconnection>;
-}
-
-struct ProducerSide;
-struct ConsumerSide;
-
-impl Side for ProducerSide {
-    type Me = dyn Producer;
-    fn mine(state: &mut State) -> &mut Option<StdArc<dyn Producer>> {
-        &mut state.producer
-    }
-    fn seen(seen: &Snapshot) -> bool {
-        seen.producer.is_some()
-    }
-    fn count(counts: &Counts) -> &Striped {
-        &counts.producers
-    }
-    fn connect(
-        id: RegistryId,
-        token: Token,
-        p: &dyn Producer,
-        state: &State,
-    ) -> Option<Connection> {
-        let c = state.consumer.as_deref()?;
-        Some(protocol::connect(id, token, p, c))
-    }
-    fn disconnect(
-        id: RegistryId,
-        token: Token,
-        p: &dyn Producer,
-        state: &State,
-    ) -> Option<Disconnection> {
-        let c = state.consumer.as_deref()?;
-        Some(protocol::disconnect(id, token, p, c))
-    }
-}
-
-impl Side for ConsumerSide {
-    type Me = dyn Consumer;
-    fn mine(state: &mut State) -> &mut Option<StdArc<dyn Consumer>> {
-        &mut state.consumer
-    }
-    fn seen(seen: &Snapshot) -> bool {
-        seen.consumer.is_some()
-    }
-    fn count(counts: &Counts) -> &Striped {
-        &counts.consumers
-    }
-    fn connect(
-        id: RegistryId,
-        token: Token,
-        c: &dyn Consumer,
-        state: &State,
-    ) -> Option<Connection> {
-        let p = state.producer.as_deref()?;
-        Some(protocol::connect(id, token, p, c))
-    }
-    fn disconnect(
-        id: RegistryId,
-        token: Token,
-        c: &dyn Consumer,
-        state: &State,
-    ) -> Option<Disconnection> {
-        let p = state.producer.as_deref()?;
-        Some(protocol::disconnect(id, token, p, c))
-    }
-}
-
 impl Registry for LockFree {
     fn name(&self) -> &'static str {
         "lockfree"
@@ -489,7 +275,7 @@ impl Registry for LockFree {
         token: Token,
         producer: StdArc<dyn Producer>,
     ) -> RegisterProducerResult {
-        self.register::<ProducerSide>(token, producer)
+        registration::register::<ProducerRole, _>(&Writes(self), token, producer)
     }
 
     fn register_consumer(
@@ -497,15 +283,15 @@ impl Registry for LockFree {
         token: Token,
         consumer: StdArc<dyn Consumer>,
     ) -> RegisterConsumerResult {
-        self.register::<ConsumerSide>(token, consumer)
+        registration::register::<ConsumerRole, _>(&Writes(self), token, consumer)
     }
 
     fn unregister_producer(&self, token: Token) -> Result<StdArc<dyn Producer>, UnregisterError> {
-        self.unregister::<ProducerSide>(token)
+        registration::unregister::<ProducerRole, _>(&Writes(self), token)
     }
 
     fn unregister_consumer(&self, token: Token) -> Result<StdArc<dyn Consumer>, UnregisterError> {
-        self.unregister::<ConsumerSide>(token)
+        registration::unregister::<ConsumerRole, _>(&Writes(self), token)
     }
 
     fn is_paired(&self, token: Token) -> bool {
@@ -523,9 +309,142 @@ impl Registry for LockFree {
     }
 
     fn population(&self) -> Population {
-        Population {
-            producers: self.counts.producers.get(),
-            consumers: self.counts.consumers.get(),
+        counter::population(&self.counts)
+    }
+}
+
+/// A token's locked node: its state, and the node to publish to or remove.
+struct Locked<'h> {
+    node: &'h Node,
+    state: MutexGuard<'h, State>,
+}
+
+/// A token's pair is its node's state; its lock, the node's. The comments name the invariants
+/// of `slot.rs` that each step relies on.
+/// [`LockFree`] as [`Pairs`] for [`registration`]: private, so that only the registry's own
+/// calls reach its pairs.
+struct Writes<'r>(&'r LockFree);
+
+impl Pairs for Writes<'_> {
+    type Handle = StdArc<Node>;
+    type Guard<'h>
+        = Locked<'h>
+    where
+        Self: 'h;
+
+    fn id(&self) -> RegistryId {
+        self.0.id
+    }
+
+    /// Lock-free first look: a duplicate is refused here, at the instant of the lookup; an
+    /// absent token gets a new node holding the arriving participant, inserted only if the
+    /// token is still absent (invariant 1). No one has seen that node, so no lock.
+    fn find_for_register<R: Role>(
+        &self,
+        token: Token,
+        arriving: &mut Option<StdArc<R::Me>>,
+    ) -> Vacancy<StdArc<Node>> {
+        let count = R::mine(&self.0.counts);
+        let found = self.0.table.get_or_insert(
+            token,
+            || {
+                let mut state = State::default();
+                *R::mine_mut(&mut state.pair) = arriving.take();
+                // Counted before it is published (the invariant of `counts`).
+                count.increment();
+                state
+            },
+            |seen| R::mine(seen).is_some(),
+        );
+        match found {
+            Found::Inserted => Vacancy::Inserted,
+            Found::Present { node, seen, state } => {
+                if let Some(mut state) = state {
+                    // Lost the insert to another register of the token: take it back.
+                    count.decrement();
+                    *arriving = R::mine_mut(&mut state.pair).take();
+                }
+                if seen {
+                    Vacancy::Taken
+                } else {
+                    Vacancy::At(node)
+                }
+            }
         }
+    }
+
+    /// Lock-free first look: nothing on this side is `not-registered`, at that instant.
+    fn find_for_unregister<R: Role>(&self, token: Token) -> Option<StdArc<Node>> {
+        match self.0.table.get(token, |seen| R::mine(seen).is_some()) {
+            Some((node, true)) => Some(node),
+            _ => None,
+        }
+    }
+
+    /// From inside a callback of this registry the lock is only tried: the thread may hold
+    /// another token's lock, and waiting here could close a cycle with a callback of this
+    /// token waiting for that one.
+    fn lock<'h>(&'h self, node: &'h StdArc<Node>) -> Lock<Locked<'h>> {
+        let state = if self.0.id.in_callback() {
+            node.try_lock()
+        } else {
+            Some(node.lock())
+        };
+        match state {
+            None => Lock::Reentrant,
+            // Emptied and removed since the lookup (invariant 2): start over.
+            Some(state) if state.retired => Lock::Retry,
+            // Invariant 3: from here until the guard drops, the node is ours to change.
+            Some(state) => Lock::Held(Locked { node, state }),
+        }
+    }
+
+    fn look<R: Role, T>(
+        &self,
+        guard: &Locked<'_>,
+        token: Token,
+        f: impl FnOnce(bool, Option<&R::Partner>) -> T,
+    ) -> T {
+        let (taken, partner) = (
+            R::mine(&guard.state.pair).is_some(),
+            R::partner(&guard.state.pair).as_deref(),
+        );
+        // Invariant 4: a live node with our side free has the other side.
+        debug_assert!(
+            taken || partner.is_some(),
+            "token {token}: a live node with no participant"
+        );
+        f(taken, partner)
+    }
+
+    fn store<R: Role>(&self, guard: &mut Locked<'_>, _: Token, me: StdArc<R::Me>) {
+        R::mine(&self.0.counts).increment();
+        // The strong reference is stored before the snapshot is published (invariant 5).
+        *R::mine_mut(&mut guard.state.pair) = Some(me);
+        self.0.table.publish(guard.node, &guard.state);
+    }
+
+    fn take<R: Role, T>(
+        &self,
+        guard: &mut Locked<'_>,
+        _: Token,
+        f: impl FnOnce(&R::Me, Option<&R::Partner>) -> T,
+    ) -> Option<(StdArc<R::Me>, T)> {
+        let state = &mut *guard.state;
+        let me = R::mine_mut(&mut state.pair).take()?;
+        // `me` stays alive on this stack until the snapshot without it is published or the
+        // node removed (invariant 5); the callbacks run with the old snapshot published.
+        let done = f(&me, R::partner(&state.pair).as_deref());
+        if state.is_empty() {
+            // The last participant: retire the node and remove it, in one critical section
+            // (invariant 2).
+            state.retired = true;
+            self.0.table.remove(guard.node);
+        } else {
+            self.0.table.publish(guard.node, state);
+        }
+        // Uncounted after it is unpublished (the invariant of `counts`).
+        R::mine(&self.0.counts).decrement();
+        Some((me, done))
     }
 }

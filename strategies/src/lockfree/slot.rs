@@ -60,15 +60,13 @@
 
 use std::sync::{Arc, Weak};
 
-use bypass_registry::{Consumer, Producer};
+use bypass_registry::pair::{Hold, Pair, Strong};
 
 /// The participants of a token, behind its node's lock.
 #[derive(Default)]
 pub(crate) struct State {
-    /// The registered producer: the registry's strong reference.
-    pub(crate) producer: Option<Arc<dyn Producer>>,
-    /// The registered consumer: the registry's strong reference.
-    pub(crate) consumer: Option<Arc<dyn Consumer>>,
+    /// The registered participants: the registry's strong references.
+    pub(crate) pair: Pair<Strong>,
     /// Set once, when the node is removed (invariant 2).
     pub(crate) retired: bool,
 }
@@ -76,22 +74,24 @@ pub(crate) struct State {
 impl State {
     /// Whether no participant is left.
     pub(crate) fn is_empty(&self) -> bool {
-        self.producer.is_none() && self.consumer.is_none()
+        self.pair.is_empty()
     }
-}
 
-/// What readers see of a token: weak references to its participants, as of one instant.
-pub(crate) struct Snapshot {
-    pub(crate) producer: Option<Weak<dyn Producer>>,
-    pub(crate) consumer: Option<Weak<dyn Consumer>>,
-}
-
-impl Snapshot {
-    /// The participants of `state`, weakly.
-    pub(crate) fn of(state: &State) -> Snapshot {
-        Snapshot {
-            producer: state.producer.as_ref().map(Arc::downgrade),
-            consumer: state.consumer.as_ref().map(Arc::downgrade),
+    /// What readers see of this state: its participants, weakly.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Pair {
+            producer: self.pair.producer.as_ref().map(Arc::downgrade),
+            consumer: self.pair.consumer.as_ref().map(Arc::downgrade),
         }
     }
 }
+
+/// A [`Hold`] of weak references: what a snapshot keeps of each participant.
+pub(crate) struct Seen;
+
+impl Hold for Seen {
+    type Of<T: ?Sized + 'static> = Option<Weak<T>>;
+}
+
+/// What readers see of a token: weak references to its participants, as of one instant.
+pub(crate) type Snapshot = Pair<Seen>;

@@ -235,7 +235,7 @@ impl Table {
             };
         }
         let state = make();
-        let seen = Box::into_raw(Box::new(Snapshot::of(&state)));
+        let seen = Box::into_raw(Box::new(state.snapshot()));
         let new = Arc::into_raw(Arc::new(Node {
             hash,
             next: AtomicPtr::new(ptr::null_mut()),
@@ -276,7 +276,7 @@ impl Table {
 
     /// Makes `state` what readers of `node` see, from now on.
     pub(crate) fn publish(&self, node: &Node, state: &State) {
-        let new = Box::into_raw(Box::new(Snapshot::of(state)));
+        let new = Box::into_raw(Box::new(state.snapshot()));
         let guard = epoch::pin(&self.retired);
         let old = node.seen.swap(new, Ordering::AcqRel);
         // Safety: `old` is no longer reachable from the node; a reader that loaded it was
@@ -801,7 +801,7 @@ mod tests {
 
     fn with_marker(mut state: State) -> State {
         // A state with a participant, as `get_or_insert` requires.
-        state.producer = Some(std::sync::Arc::new(Marker));
+        state.pair.producer = Some(std::sync::Arc::new(Marker));
         state
     }
 

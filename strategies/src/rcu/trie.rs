@@ -18,7 +18,8 @@
 
 use std::sync::Arc;
 
-use bypass_registry::{Consumer, Producer, Token};
+use bypass_registry::Token;
+use bypass_registry::pair::{Pair, Strong};
 
 /// Bits of the path consumed per level.
 const BITS: u32 = 5;
@@ -29,8 +30,8 @@ pub(super) struct Leaf {
     pub(super) token: Token,
     /// The token's path, kept so a split need not hash again.
     pub(super) path: u64,
-    pub(super) producer: Option<Arc<dyn Producer>>,
-    pub(super) consumer: Option<Arc<dyn Consumer>>,
+    /// The token's participants.
+    pub(super) pair: Pair<Strong>,
 }
 
 /// A child, stored inline in its parent's array: a lookup touches one allocation per level
@@ -215,8 +216,7 @@ mod tests {
         Leaf {
             token: Token::new(token).unwrap(),
             path,
-            producer: None,
-            consumer: None,
+            pair: Pair::default(),
         }
     }
 
