@@ -189,7 +189,7 @@ use bypass_registry::{
 };
 
 use self::slot::{Snapshot, State};
-use self::sync::MutexGuard;
+use self::sync::{Arc, MutexGuard};
 use self::table::{Found, Node, Table};
 use crate::counter::{self, Counts};
 
@@ -326,7 +326,7 @@ struct Locked<'h> {
 struct Writes<'r>(&'r LockFree);
 
 impl Pairs for Writes<'_> {
-    type Handle = StdArc<Node>;
+    type Handle = Arc<Node>;
     type Guard<'h>
         = Locked<'h>
     where
@@ -343,7 +343,7 @@ impl Pairs for Writes<'_> {
         &self,
         token: Token,
         arriving: &mut Option<StdArc<R::Me>>,
-    ) -> Vacancy<StdArc<Node>> {
+    ) -> Vacancy<Arc<Node>> {
         let count = R::mine(&self.0.counts);
         let found = self.0.table.get_or_insert(
             token,
@@ -374,7 +374,7 @@ impl Pairs for Writes<'_> {
     }
 
     /// Lock-free first look: nothing on this side is `not-registered`, at that instant.
-    fn find_for_unregister<R: Role>(&self, token: Token) -> Option<StdArc<Node>> {
+    fn find_for_unregister<R: Role>(&self, token: Token) -> Option<Arc<Node>> {
         match self.0.table.get(token, |seen| R::mine(seen).is_some()) {
             Some((node, true)) => Some(node),
             _ => None,
@@ -384,7 +384,7 @@ impl Pairs for Writes<'_> {
     /// From inside a callback of this registry the lock is only tried: the thread may hold
     /// another token's lock, and waiting here could close a cycle with a callback of this
     /// token waiting for that one.
-    fn lock<'h>(&'h self, node: &'h StdArc<Node>) -> Lock<Locked<'h>> {
+    fn lock<'h>(&'h self, node: &'h Arc<Node>) -> Lock<Locked<'h>> {
         let state = if self.0.id.in_callback() {
             node.try_lock()
         } else {
