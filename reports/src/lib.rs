@@ -5,10 +5,11 @@
 //! when present, the estimates criterion leaves under `target/criterion`. The output is a
 //! Markdown report, the same report as one self-contained HTML page, and its charts as SVG:
 //!
-//! - a recommendation for each kind of workload (boot storms, churn with unmatched
-//!   consumers, read-heavy delivery, slow callbacks), computed from the figures: the backend
-//!   to choose and its margin over the runner-up, or "no clear winner" when the margin is
-//!   within the measured spread ([`recommend`]);
+//! - the default backend, first, with its reason in one sentence, and a recommendation for
+//!   each kind of workload (boot storms, churn with unmatched consumers, read-heavy delivery,
+//!   slow callbacks) from throughput and tail latency together: the backend to choose, the
+//!   runner-up and the margin on each measure, or the backends tied and the measures that tie
+//!   them; and the weighting table the choice follows ([`recommend`]);
 //! - a headline table of every backend × scenario: throughput and register p99.9, median over
 //!   the repeats with the range, the best of each column marked, capped runs and broken
 //!   guarantees flagged;
@@ -31,7 +32,8 @@
 //!     commands: vec![],
 //!     generated_unix_s: 0,
 //! });
-//! assert!(report.recommendations[1].summary().starts_with("sharded: 2.58×"));
+//! assert!(report.recommendations[1].summary().starts_with("sharded: 2.58× the ops/s"));
+//! assert_eq!(report.default.as_ref().unwrap().backend, "sharded");
 //! assert!(report.html().contains("<h2>Recommendations</h2>"));
 //! ```
 //!
@@ -42,7 +44,7 @@
 //! | [`criterion`] | the reader of criterion's estimates |
 //! | [`stats`] | medians and spreads over repeats |
 //! | [`format`](mod@format) | how figures are written (rates, durations, dates) |
-//! | [`recommend`] | the workloads and how a backend is chosen for each: the evidence measured per workload and backend, its scoring, and the prose |
+//! | [`recommend`] | the workloads and how a backend is chosen for each and overall: the weighting table, the evidence measured per workload and backend, its scoring, and the prose |
 //! | [`charts`] | the SVG charts: shared axes, frame and series, and one module per figure (throughput against threads, cost against live tokens, lookup under churn, latency percentiles) |
 //! | [`report`] | the report, assembled and written |
 
@@ -60,7 +62,7 @@ pub mod stats;
 
 pub use charts::Chart;
 pub use criterion::{Benchmark, CriterionData, Estimate};
-pub use recommend::{Recommendation, Verdict, Workload};
+pub use recommend::{OverallDefault, Recommendation, Verdict, Workload};
 pub use report::{Report, ReportInput, WriteError};
 pub use results::{ResultsError, parse_results, read_results};
 pub use schema::{

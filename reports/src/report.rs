@@ -9,7 +9,10 @@ use crate::charts::{self, Chart, Colors};
 use crate::criterion::CriterionData;
 use crate::doc::{self, Block, Cell, Span, bold, code, text};
 use crate::format;
-use crate::recommend::{self, MIN_MARGIN, Recommendation, Verdict};
+use crate::recommend::{
+    self, CAP, MEASURED_MARGIN, Measure, NEAREST_TO_SLOW_CALLBACKS, OverallDefault, Recommendation,
+    SINGLE_RUN_MARGIN, Verdict, WEIGHTING,
+};
 use crate::schema::{Machine, Operation, RunResult, Scenario};
 use crate::stats::Spread;
 
@@ -31,6 +34,8 @@ pub struct ReportInput<'a> {
 /// A finished report.
 #[derive(Debug)]
 pub struct Report {
+    /// The one backend to start from, if any workload has figures.
+    pub default: Option<OverallDefault>,
     /// The recommendation for each workload.
     pub recommendations: Vec<Recommendation>,
     /// What the reader must know before trusting the figures: broken guarantees, capped runs,
@@ -268,77 +273,86 @@ fn headline_table(
     }
 }
 
+/// A workload's name, with its scenarios when it has its own.
+fn workload_cell(r: &Recommendation) -> Cell {
+    let scenarios = r.workload.scenarios();
+    if scenarios.is_empty() {
+        return Cell::plain(r.workload.title());
+    }
+    Cell {
+        spans: vec![
+            bold(r.workload.title()),
+            text(format!(" ({})", recommend::scenario_list(scenarios))),
+        ],
+        ..Cell::default()
+    }
+}
+
 fn recommendation_table(recs: &[Recommendation]) -> Block {
     let rows = recs
         .iter()
         .map(|r| {
-            let scenarios = r.workload.scenarios();
-            let workload = if scenarios.is_empty() {
-                Cell::plain(r.workload.title())
-            } else {
-                Cell {
-                    spans: vec![
-                        bold(r.workload.title()),
-                        text(format!(" ({})", recommend::scenario_list(scenarios))),
-                    ],
-                    ..Cell::default()
-                }
+            let choose = match &r.verdict {
+                Verdict::Winner { backend } => Cell {
+                    spans: vec![bold(backend.clone())],
+                    best: true,
+                    warn: false,
+                },
+                Verdict::Tie { leaders } => Cell::plain(format!("tie: {}", leaders.join(", "))),
+                Verdict::NoData => Cell::plain("no data"),
             };
-            let (choose, margin) = match &r.verdict {
-                Verdict::Winner {
-                    backend,
-                    runner_up: Some(runner_up),
-                    ratio: Some(ratio),
-                } => (
-                    Cell {
-                        spans: vec![bold(backend.clone())],
-                        best: true,
-                        warn: false,
-                    },
-                    Cell::plain(format!(
-                        "{} the {} of {runner_up}",
-                        format::ratio(*ratio),
-                        r.unit()
-                    )),
-                ),
-                Verdict::Winner { backend, .. } => (
-                    Cell {
-                        spans: vec![bold(backend.clone())],
-                        best: true,
-                        warn: false,
-                    },
+            let (runner_up, margin) = match &r.comparison {
+                Some(c) => {
+                    let mut words = format!(
+                        "weighted lead {} (needs more than {})",
+                        format::ratio(c.margin),
+                        format::ratio(c.needed)
+                    );
+                    for m in &c.measures {
+                        words.push_str("; ");
+                        words.push_str(&m.describe(&c.leader, &c.runner_up));
+                    }
+                    (Cell::plain(c.runner_up.clone()), Cell::plain(words))
+                }
+                None if r.candidates.len() == 1 => (
+                    Cell::plain("—"),
                     Cell::plain("the only backend with usable figures"),
                 ),
-                Verdict::NoClearWinner {
-                    leaders,
-                    ratio,
-                    overlap,
-                } => (
-                    Cell::plain(format!("no clear winner: {}", leaders.join(", "))),
-                    Cell::plain(format!(
-                        "{} between the first two, which {}",
-                        format::ratio(*ratio),
-                        recommend::tie_reason(*overlap)
-                    )),
-                ),
-                Verdict::NoData => (Cell::plain("no data"), Cell::plain("—")),
+                None => (Cell::plain("—"), Cell::plain("—")),
             };
+            let mut basis = r.basis.to_string();
+            if !r.unmeasured.is_empty() {
+                let names: Vec<String> = r.unmeasured.iter().map(|m| m.name()).collect();
+                basis.push_str(&format!(
+                    "; not measured for every backend, so left out: {}",
+                    names.join(", ")
+                ));
+            }
             let basis = Cell {
-                spans: doc::ticks(&r.basis.to_string()),
+                spans: doc::ticks(&basis),
                 ..Cell::default()
             };
-            vec![workload, choose, margin, basis]
+            vec![workload_cell(r), choose, runner_up, margin, basis]
         })
         .collect();
     Block::Table {
         head: vec![
             "workload".into(),
             "choose".into(),
-            "by how much".into(),
+            "runner-up".into(),
+            "margin per measure".into(),
             "measured by".into(),
         ],
         rows,
         prose: true,
+    }
+}
+
+/// A figure of a measure, in its unit.
+fn measure_figure(measure: Measure, value: f64, unit: &str) -> String {
+    match measure {
+        Measure::Throughput => format!("{} {unit}", format::si(value)),
+        Measure::Latency(..) => format::ns(value),
     }
 }
 
@@ -353,18 +367,18 @@ fn ranking(r: &Recommendation) -> Vec<Span> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let unit_value = |v: f64| format!("{} {}", format::si(v), r.unit());
-            let figure = if c.score.low == c.score.high {
-                unit_value(c.score.median)
-            } else {
-                format!(
-                    "{} ({}–{})",
-                    unit_value(c.score.median),
-                    format::si(c.score.low),
-                    format::si(c.score.high)
-                )
-            };
-            format!("{}. {} {figure}", i + 1, c.backend)
+            let figures: Vec<String> = c
+                .figures
+                .iter()
+                .map(|(m, s)| format!("{m} {}", measure_figure(*m, s.median, r.unit())))
+                .collect();
+            format!(
+                "{}. {} {} behind the best ({})",
+                i + 1,
+                c.backend,
+                format::ratio(c.behind),
+                figures.join(", ")
+            )
         })
         .collect();
     spans.push(text(ranked.join("; ")));
@@ -378,6 +392,64 @@ fn ranking(r: &Recommendation) -> Vec<Span> {
     }
     spans.push(text("."));
     spans
+}
+
+/// The weighting table: every workload's measures, directions and weights.
+fn weighting_table() -> Block {
+    let mut rows = Vec::new();
+    for row in &WEIGHTING {
+        let total: f64 = row.weights.iter().map(|w| w.weight).sum();
+        for (i, w) in row.weights.iter().enumerate() {
+            let workload = if i == 0 {
+                Cell {
+                    spans: vec![
+                        bold(row.workload.title()),
+                        text(format!(
+                            " (prevalence {})",
+                            recommend::weight(row.prevalence)
+                        )),
+                    ],
+                    ..Cell::default()
+                }
+            } else {
+                Cell::plain("")
+            };
+            rows.push(vec![
+                workload,
+                Cell::plain(w.measure.name()),
+                Cell::plain(w.measure.direction().to_string()),
+                Cell::plain(format!(
+                    "{} ({:.0}%)",
+                    recommend::weight(w.weight),
+                    100.0 * w.weight / total
+                )),
+                Cell::plain(format::ratio(w.measure.band())),
+            ]);
+        }
+    }
+    Block::Table {
+        head: vec![
+            "workload".into(),
+            "measure".into(),
+            "direction".into(),
+            "weight (share)".into(),
+            "tie within".into(),
+        ],
+        rows,
+        prose: true,
+    }
+}
+
+/// The method in words, with its constants.
+fn method() -> Vec<Span> {
+    doc::ticks(&format!(
+        "Per workload, each backend's median over the repeats of each measure in the table below, in each of the workload's scenarios. Two backends are compared measure by measure on the log of the ratio of their medians, so that 2× worse counts the same on throughput as on a tail; a measure counts as a tie when their ranges (lowest to highest repeat) overlap or their medians are within the measure's band, and a lead counts up to {} at most. The leader (least behind the best figures, weighted) wins when its weighted lead over every other backend is more than {} with measured spreads, or {} when some backend ran once; otherwise the backends it does not beat so are tied with it. The default is the backend that wins or ties the most workloads, each weighted by its prevalence ({}); then the one with the most outright wins. A backend that broke a guarantee is never recommended, and a capped run does not count. Slow callbacks, with no run with a callback cost and no criterion `callback_cost` group, are judged on the register and unregister tails of the nearest scenario that ran ({}).",
+        format::ratio(CAP),
+        format::ratio(MEASURED_MARGIN),
+        format::ratio(SINGLE_RUN_MARGIN),
+        recommend::prevalences(),
+        recommend::scenario_list(&NEAREST_TO_SLOW_CALLBACKS),
+    ))
 }
 
 fn machine_items(results: &[RunResult], generated_unix_s: u64) -> Vec<Vec<Span>> {
@@ -431,7 +503,18 @@ impl Report {
         let recommendations = recommend::recommend(results, criterion);
         let warning_spans = warnings(results, criterion);
 
+        let default = recommend::overall(&recommendations);
         let mut blocks = vec![Block::Title("bypass report".into())];
+        blocks.push(Block::Para(match &default {
+            Some(d) => vec![
+                bold(format!("Default backend: {}.", d.backend)),
+                text(format!(" {}", d.reason())),
+            ],
+            None => vec![
+                bold("Default backend: none"),
+                text(" (no workload has figures)."),
+            ],
+        }));
         let n_repeats = repeats(&runs);
         let mut intro = doc::ticks(&format!(
             "Generated {} from {} ({} run{}: {} backend{} × {} scenario{} × {} repeat{})",
@@ -470,12 +553,14 @@ impl Report {
         }
 
         blocks.push(Block::Heading("Recommendations".into()));
-        blocks.push(Block::Para(vec![text(format!(
-            "Computed from the figures below. A backend wins a workload when its median beats the runner-up's by at least {} and the runner-up's best run stays below the winner's worst; otherwise there is no clear winner. A backend that broke a guarantee is never recommended, and a capped run does not count.",
-            format::ratio(MIN_MARGIN)
-        ))]));
+        blocks.push(Block::Para(vec![text(
+            "Computed from the figures below, throughput and tail latency together: per workload the backend to choose, or the backends tied for it, and the leader against the runner-up on each measure (\"tie\" where the repeats cannot tell them apart). How the choice is made, and the weight of each measure, follow the ranking.",
+        )]));
         blocks.push(recommendation_table(&recommendations));
         blocks.push(Block::List(recommendations.iter().map(ranking).collect()));
+        blocks.push(Block::Subheading("How the choice is made".into()));
+        blocks.push(Block::Para(method()));
+        blocks.push(weighting_table());
 
         blocks.push(Block::Heading("Headline".into()));
         if runs.is_empty() {
@@ -568,6 +653,7 @@ impl Report {
         }
 
         Report {
+            default,
             recommendations,
             warnings: warning_spans
                 .iter()
@@ -580,6 +666,19 @@ impl Report {
             charts,
             blocks,
         }
+    }
+
+    /// The verdicts for a terminal, one a line: the default and its reason first, then each
+    /// workload's summary.
+    pub fn headline(&self) -> Vec<String> {
+        let mut lines = vec![match &self.default {
+            Some(d) => format!("default: {}", d.reason()),
+            None => "default: none (no workload has figures)".into(),
+        }];
+        for rec in &self.recommendations {
+            lines.push(format!("{:<31} {}", rec.workload.title(), rec.summary()));
+        }
+        lines
     }
 
     /// The report in Markdown; charts are linked as the SVG files next to it.
@@ -715,8 +814,18 @@ mod tests {
             assert!(md.contains(section), "missing {section:?} in\n{md}");
         }
         let boot = &report.recommendations[0];
-        assert!(matches!(&boot.verdict, Verdict::Winner { backend, .. } if backend == "lockfree"));
-        assert!(md.contains("| **Boot storms** (boot-storm, restore-storm, irqfd-flood) | **lockfree** | 4.00× the ops/s of mutex-map |"), "{md}");
+        assert!(matches!(&boot.verdict, Verdict::Winner { backend } if backend == "lockfree"));
+        assert!(md.contains("| **Boot storms** (boot-storm, restore-storm, irqfd-flood) | **lockfree** | mutex-map | weighted lead "), "{md}");
+        assert!(
+            md.contains("throughput: lockfree 4.00×; register p99.9: lockfree 4.00×"),
+            "{md}"
+        );
+        // The default comes first, with its reason.
+        let default = md
+            .find("**Default backend: lockfree.**")
+            .expect("the default");
+        assert!(default < md.find("Generated").unwrap(), "{md}");
+        assert!(report.headline()[0].starts_with("default: lockfree wins boot storms"));
         // The charts that results alone allow: lookup from delivery-lookup, and latencies.
         let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
         assert_eq!(
@@ -732,6 +841,36 @@ mod tests {
         let html = report.html();
         assert_eq!(html.matches("<svg").count(), 5);
         assert!(html.contains("<h2>Recommendations</h2>"));
+    }
+
+    #[test]
+    fn the_weighting_table_is_printed() {
+        let md = build(&synthetic()).markdown();
+        assert!(md.contains("### How the choice is made"), "{md}");
+        assert!(
+            md.contains("| workload | measure | direction | weight (share) | tie within |"),
+            "{md}"
+        );
+        // Every row of the table, as the report prints it.
+        for row in &WEIGHTING {
+            let total: f64 = row.weights.iter().map(|w| w.weight).sum();
+            for w in row.weights {
+                let line = format!(
+                    "| {} | {} | {} ({:.0}%) | {} |",
+                    w.measure.name(),
+                    w.measure.direction(),
+                    recommend::weight(w.weight),
+                    100.0 * w.weight / total,
+                    format::ratio(w.measure.band())
+                );
+                assert!(md.contains(&line), "missing {line} in\n{md}");
+            }
+        }
+        assert!(md.contains("| **Read-heavy delivery** (prevalence 3) | throughput | higher is better | 2 (36%) | 1.05× |"), "{md}");
+        assert!(
+            md.contains("| lookup p99.9 | lower is better | 2 (36%) | 2.00× |"),
+            "{md}"
+        );
     }
 
     #[test]
@@ -760,6 +899,7 @@ mod tests {
         let report = build(&[]);
         let md = report.markdown();
         assert!(md.contains("No data: no stress runs"));
+        assert!(md.contains("**Default backend: none**"), "{md}");
         assert!(
             report
                 .recommendations

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Workload;
+use super::weights::{Measure, Stat};
 use crate::criterion::CriterionData;
 use crate::schema::{BenchGroup, RunResult, Scenario};
 use crate::stats::Spread;
@@ -11,11 +12,15 @@ use crate::stats::Spread;
 /// The raw concurrent maps the benchmarks run as a floor: never candidates.
 pub const FLOORS: &[&str] = &["dashmap", "papaya"];
 
-/// What a workload's scores are rates of.
+/// What a workload's figures come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Basis {
-    /// Stress runs' operations a second.
-    Stress(StressThroughput),
+    /// Stress runs of the workload's scenarios (for slow callbacks: runs with a callback
+    /// cost).
+    Stress(StressRuns),
+    /// Slow callbacks with no direct evidence: the latency tails of the nearest stress
+    /// scenario run without a callback cost, where waiting on other tokens' calls shows first.
+    Nearest(StressRuns),
     /// Criterion's [`BenchGroup::CallbackCost`]: connect+disconnect cycles a second with a
     /// slow callback, from the median time per iteration and its 95% confidence interval.
     CallbackCycles {
@@ -23,32 +28,58 @@ pub enum Basis {
         parameter: String,
     },
     /// Criterion's [`BenchGroup::Lookup`]: lookups a second among 100,000 live tokens under
-    /// churn, geometric mean of `is_paired` and `producer`.
+    /// churn, `is_paired` and `producer`.
     Lookups,
     /// Nothing measured the workload.
     Nothing(Workload),
 }
 
-/// Stress throughput in a workload's scenarios.
+/// Stress runs a workload is judged on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StressThroughput {
+pub struct StressRuns {
     /// The scenarios, in the workload's order.
     pub scenarios: Vec<Scenario>,
     /// The callback costs the runs were made with, ascending; empty when the callbacks were
     /// free.
     pub callback_costs_ns: Vec<u64>,
-    /// The most repeats of one backend in one scenario.
+    /// The fewest repeats of one backend in one scenario.
     pub repeats: usize,
 }
 
+/// The stress scenarios nearest to slow callbacks, nearest first: the first that ran stands
+/// in when no run had a callback cost and criterion has no `callback_cost` group. A slow
+/// callback lengthens the time other tokens wait on a registry's shared state; without one,
+/// that waiting shows in the register and unregister tails of the scenario with the most
+/// threads pairing at once.
+pub const NEAREST_TO_SLOW_CALLBACKS: [Scenario; 4] = [
+    Scenario::IrqfdFlood,
+    Scenario::BootStorm,
+    Scenario::RestoreStorm,
+    Scenario::ServerlessChurn,
+];
+
 impl Basis {
-    /// The unit of the scores (`ops/s`, `cycles/s`, `lookups/s`).
+    /// The unit of throughput (`ops/s`, `cycles/s`, `lookups/s`).
     pub fn unit(&self) -> &'static str {
         match self {
-            Basis::Stress(_) => "ops/s",
+            Basis::Stress(_) | Basis::Nearest(_) => "ops/s",
             Basis::CallbackCycles { .. } | Basis::Nothing(Workload::SlowCallbacks) => "cycles/s",
             Basis::Lookups | Basis::Nothing(Workload::Delivery) => "lookups/s",
             Basis::Nothing(Workload::BootStorms | Workload::Churn) => "ops/s",
+        }
+    }
+
+    /// Whether `measure` speaks to the workload on this basis: the nearest evidence for slow
+    /// callbacks is its tails only, as its throughput had no slow callback to slow it.
+    pub fn admits(&self, measure: Measure) -> bool {
+        !matches!((self, measure), (Basis::Nearest(_), Measure::Throughput))
+    }
+
+    /// Whether some figure comes from a single run, with no spread measured.
+    pub fn single_run(&self) -> bool {
+        match self {
+            Basis::Stress(runs) | Basis::Nearest(runs) => runs.repeats <= 1,
+            _ => false,
         }
     }
 }
@@ -89,8 +120,9 @@ pub struct Broke {
 /// What was measured of one backend on one workload.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Evidence {
-    /// Its rates, one per scenario or criterion benchmark, to be combined.
-    Rates(Vec<Spread>),
+    /// Per measure, its figure in each scenario or criterion benchmark, in the basis's order;
+    /// a measure it lacks in some scenario is absent.
+    Figures(Vec<(Measure, Vec<Spread>)>),
     /// It is left out.
     Excluded(Reason),
 }
@@ -135,8 +167,8 @@ pub fn broken(results: &[RunResult]) -> BTreeMap<String, Broke> {
 }
 
 /// What `workload` is measured by, and each backend's evidence: stress runs where the
-/// workload's scenarios ran, criterion otherwise. Backends criterion did not measure are
-/// left out of the evidence altogether.
+/// workload's scenarios ran, criterion otherwise, and for slow callbacks the nearest stress
+/// scenario last. Backends criterion did not measure are left out of the evidence altogether.
 pub(super) fn gather(
     workload: Workload,
     results: &[RunResult],
@@ -145,15 +177,15 @@ pub(super) fn gather(
     broken: &BTreeMap<String, Broke>,
 ) -> (Basis, Vec<(String, Evidence)>) {
     // Runs with a callback cost answer the slow-callback question, and only that one.
+    let slow = workload == Workload::SlowCallbacks;
     let runs: Vec<&RunResult> = results
         .iter()
-        .filter(|r| (r.callback_cost_ns > 0) == (workload == Workload::SlowCallbacks))
+        .filter(|r| (r.callback_cost_ns > 0) == slow)
         .collect();
     let mut scenarios: Vec<Scenario> = Vec::new();
     for r in &runs {
-        let wanted =
-            workload == Workload::SlowCallbacks || workload.scenarios().contains(&r.scenario);
-        if wanted && !scenarios.contains(&r.scenario) {
+        if (slow || workload.scenarios().contains(&r.scenario)) && !scenarios.contains(&r.scenario)
+        {
             scenarios.push(r.scenario);
         }
     }
@@ -166,70 +198,150 @@ pub(super) fn gather(
             .unwrap_or(usize::MAX)
     });
     if !scenarios.is_empty() {
+        return from_stress(workload, &runs, scenarios, backends, broken, Basis::Stress);
+    }
+    let criterion_basis = match workload {
+        Workload::SlowCallbacks => Some((
+            BenchGroup::CallbackCost,
+            Basis::CallbackCycles {
+                parameter: criterion
+                    .group(BenchGroup::CallbackCost)
+                    .next()
+                    .map(|b| b.parameter.clone())
+                    .unwrap_or_default(),
+            },
+        )),
+        Workload::Delivery => Some((BenchGroup::Lookup, Basis::Lookups)),
+        Workload::BootStorms | Workload::Churn => None,
+    };
+    if let Some((group, basis)) = criterion_basis.filter(|(g, _)| criterion.has_group(*g)) {
         let evidence = backends
             .iter()
-            .map(|b| (b.clone(), from_runs(b, &runs, &scenarios, broken)))
+            .filter_map(|b| Some((b.clone(), from_criterion(b, criterion, group, broken)?)))
             .collect();
-        let basis = StressThroughput {
-            callback_costs_ns: callback_costs(&runs),
-            repeats: most_repeats(&runs, &scenarios),
-            scenarios,
-        };
-        return (Basis::Stress(basis), evidence);
+        return (basis, evidence);
     }
-    let (group, basis) = match workload {
-        Workload::SlowCallbacks => {
-            let parameter = criterion
-                .group(BenchGroup::CallbackCost)
-                .next()
-                .map(|b| b.parameter.clone())
-                .unwrap_or_default();
-            (
-                BenchGroup::CallbackCost,
-                Basis::CallbackCycles { parameter },
-            )
+    if slow {
+        let free: Vec<&RunResult> = results.iter().filter(|r| r.callback_cost_ns == 0).collect();
+        let nearest = NEAREST_TO_SLOW_CALLBACKS
+            .into_iter()
+            .find(|s| free.iter().any(|r| r.scenario == *s));
+        if let Some(scenario) = nearest {
+            return from_stress(
+                workload,
+                &free,
+                vec![scenario],
+                backends,
+                broken,
+                Basis::Nearest,
+            );
         }
-        Workload::Delivery => (BenchGroup::Lookup, Basis::Lookups),
-        Workload::BootStorms | Workload::Churn => return (Basis::Nothing(workload), Vec::new()),
-    };
-    if !criterion.has_group(group) {
-        return (Basis::Nothing(workload), Vec::new());
     }
+    (Basis::Nothing(workload), Vec::new())
+}
+
+/// The basis `make` builds from `runs` of `scenarios`, and each backend's figures in them.
+fn from_stress(
+    workload: Workload,
+    runs: &[&RunResult],
+    scenarios: Vec<Scenario>,
+    backends: &[String],
+    broken: &BTreeMap<String, Broke>,
+    make: fn(StressRuns) -> Basis,
+) -> (Basis, Vec<(String, Evidence)>) {
+    let basis = make(StressRuns {
+        callback_costs_ns: callback_costs(runs),
+        repeats: fewest_repeats(runs, &scenarios),
+        scenarios,
+    });
+    let measures: Vec<Measure> = workload
+        .weighting()
+        .weights
+        .iter()
+        .map(|w| w.measure)
+        .filter(|&m| basis.admits(m))
+        .collect();
+    let (Basis::Stress(stress) | Basis::Nearest(stress)) = &basis else {
+        unreachable!("`make` builds a stress basis")
+    };
     let evidence = backends
         .iter()
-        .filter_map(|b| Some((b.clone(), from_criterion(b, criterion, group, broken)?)))
+        .map(|b| {
+            let evidence = from_runs(b, runs, &stress.scenarios, &measures, broken);
+            (b.clone(), evidence)
+        })
         .collect();
     (basis, evidence)
 }
 
-/// `backend`'s throughput in each of `scenarios`, or why it has none to go by.
+/// A run's figure for `measure`; `None` if the run did not measure it. Latencies are at
+/// least 1 ns, so that ratios stay finite.
+fn figure(run: &RunResult, measure: Measure) -> Option<f64> {
+    match measure {
+        Measure::Throughput => Some(run.ops_per_s),
+        Measure::Latency(op, stat) => {
+            let p = run.latency_ns.get(&op).filter(|p| p.count > 0)?;
+            let ns = match stat {
+                Stat::P999 => p.p999,
+                Stat::Max => p.max,
+            };
+            Some(ns.max(1) as f64)
+        }
+    }
+}
+
+/// `backend`'s figures for `measures` in each of `scenarios`, or why it has none to go by.
 fn from_runs(
     backend: &str,
     runs: &[&RunResult],
     scenarios: &[Scenario],
+    measures: &[Measure],
     broken: &BTreeMap<String, Broke>,
 ) -> Evidence {
     if let Some(broke) = broken.get(backend) {
         return Evidence::Excluded(Reason::Broke(broke.clone()));
     }
-    let mut rates = Vec::new();
+    let mut mine: Vec<Vec<&RunResult>> = Vec::new();
     for &scenario in scenarios {
-        let mine: Vec<&&RunResult> = runs
+        let of_scenario: Vec<&RunResult> = runs
             .iter()
+            .copied()
             .filter(|r| r.backend == backend && r.scenario == scenario)
             .collect();
-        if mine.is_empty() {
+        if of_scenario.is_empty() {
             return Evidence::Excluded(Reason::NoRun { scenario });
         }
-        if mine.iter().any(|r| r.capped) {
+        if of_scenario.iter().any(|r| r.capped) {
             return Evidence::Excluded(Reason::Capped { scenario });
         }
-        match Spread::of(mine.iter().map(|r| r.ops_per_s)) {
-            Some(rate) => rates.push(rate),
-            None => return Evidence::Excluded(Reason::NoFigure { scenario }),
+        mine.push(of_scenario);
+    }
+    let mut figures = Vec::new();
+    for &measure in measures {
+        let spreads: Option<Vec<Spread>> = mine
+            .iter()
+            .map(|runs| Spread::of(runs.iter().filter_map(|r| figure(r, measure))))
+            .collect();
+        match spreads {
+            Some(spreads) => figures.push((measure, spreads)),
+            None if measure == Measure::Throughput => {
+                let at = mine.iter().position(|runs| {
+                    Spread::of(runs.iter().filter_map(|r| figure(r, measure))).is_none()
+                });
+                let scenario = scenarios[at.unwrap_or(0)];
+                return Evidence::Excluded(Reason::NoFigure { scenario });
+            }
+            // A latency it did not measure: the comparison leaves that measure out.
+            None => {}
         }
     }
-    Evidence::Rates(rates)
+    let zero = figures
+        .iter()
+        .any(|(m, spreads)| *m == Measure::Throughput && spreads.iter().any(|s| s.low <= 0.0));
+    if zero {
+        return Evidence::Excluded(Reason::ZeroThroughput);
+    }
+    Evidence::Figures(figures)
 }
 
 /// `backend`'s rate in each benchmark of criterion `group`; `None` if it has none.
@@ -243,13 +355,14 @@ fn from_criterion(
         .group(group)
         .filter(|b| b.function == backend)
         .map(|b| b.per_second())
+        .filter(|s| s.low > 0.0 && s.median.is_finite() && s.high.is_finite())
         .collect();
     if rates.is_empty() {
         return None;
     }
     Some(match broken.get(backend) {
         Some(broke) => Evidence::Excluded(Reason::Broke(broke.clone())),
-        None => Evidence::Rates(rates),
+        None => Evidence::Figures(vec![(Measure::Throughput, rates)]),
     })
 }
 
@@ -265,8 +378,8 @@ fn callback_costs(runs: &[&RunResult]) -> Vec<u64> {
     costs
 }
 
-/// The most runs of one backend in one of `scenarios`.
-fn most_repeats(runs: &[&RunResult], scenarios: &[Scenario]) -> usize {
+/// The fewest runs of one backend in one of `scenarios`.
+fn fewest_repeats(runs: &[&RunResult], scenarios: &[Scenario]) -> usize {
     scenarios
         .iter()
         .flat_map(|s| {
@@ -276,6 +389,6 @@ fn most_repeats(runs: &[&RunResult], scenarios: &[Scenario]) -> usize {
             }
             per_backend.into_values()
         })
-        .max()
+        .min()
         .unwrap_or(0)
 }

@@ -1,12 +1,42 @@
-//! Which backend to choose for each kind of workload, computed from the figures.
+//! Which backend to choose for each kind of workload, and overall, computed from the
+//! figures: throughput and tail latency together.
 //!
-//! Each [`Workload`] is scored from `results.json` where the runs exist, and from criterion
-//! otherwise. A backend's score is a rate (higher is better) with its spread: for results,
-//! the geometric mean over the workload's scenarios of the median, of the lowest and of the
-//! highest repeat; for criterion, the median time per iteration turned into a rate, with its
-//! 95% confidence interval. [`decide`] then names the winner, and by how much it beats the
-//! runner-up, unless the runner-up's best reaches the winner's worst or the two are within
-//! [`MIN_MARGIN`]: then there is no clear winner.
+//! # The method
+//!
+//! Each [`Workload`] is judged on the measures of its row of [`WEIGHTING`] (throughput;
+//! register and unregister p99.9 and maximum; lookup p99.9 for delivery), each with a weight.
+//! The figures come from `results.json` where the workload's scenarios ran, and from criterion
+//! otherwise; slow callbacks, with neither a run with a callback cost nor criterion's
+//! `callback_cost` group, fall back to the tails of the nearest scenario that ran
+//! ([`NEAREST_TO_SLOW_CALLBACKS`]), and say so.
+//!
+//! 1. **Per measure and scenario, each backend's median over the repeats**, with its range
+//!    (lowest and highest repeat; for criterion, the 95% confidence interval). The median
+//!    ignores one bad repeat; the range says how far the repeats disagree.
+//! 2. **Ratios, log-scaled.** Two backends are compared by the log₂ of the ratio of their
+//!    medians, turned so that positive is better: 2× worse counts the same on throughput as on
+//!    a p99.9, and a measure's weight is exactly the share of the verdict it carries. With
+//!    several scenarios, a measure's lead is the mean over them.
+//! 3. **Ties per measure.** Two backends tie on a measure in a scenario when their ranges
+//!    overlap (the repeats cannot tell them apart) or their medians are within the measure's
+//!    band ([`MIN_MARGIN`] for throughput, [`TAIL_BAND`] for tails, the noise a single figure
+//!    carries on a shared machine). A tied measure counts for neither.
+//! 4. **A cap.** A lead counts up to [`CAP`]: one tail hiccup (200× between repeats in the
+//!    reference results) must not outweigh every other measure.
+//! 5. **The ranking** is by how far each backend is behind the best median of each measure,
+//!    capped and weighted. **The verdict** compares the leader with every other backend: the
+//!    weighted lead, counting the measures on which they do not tie, must exceed
+//!    [`MEASURED_MARGIN`] when every figure has a spread, and [`SINGLE_RUN_MARGIN`] when some
+//!    come from one run each, which cannot tell noise from difference. A backend the leader
+//!    does not beat so is tied with it, and the tie names the measures behind it: those on
+//!    which they tie, and those on which each leads.
+//! 6. **The overall default** ([`overall`]) is the backend that wins or ties the most
+//!    workloads, each weighted by how common it is (the table's `prevalence`); then the one
+//!    with the most outright wins; then the one least far behind across the workloads.
+//!
+//! The rule in 5 was tuned on the reference results: each of their three repeats, scored
+//! alone, gives the same verdicts (a test holds it), because where single repeats disagree,
+//! the single-run margin makes the verdict a named tie.
 //!
 //! A backend that broke a guarantee in any run is never recommended, and a backend whose run
 //! of a workload's scenario was capped (stopped by its time cap before the end of the plan) is
@@ -14,13 +44,15 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `evidence` | what is measured of each backend on each workload: the [`Basis`], rates or a [`Reason`] to leave it out |
-//! | `scoring` | scores from the evidence, the ranking, [`MIN_MARGIN`] and ties ([`decide`]) |
-//! | `prose` | the words: the one-line summary, the basis, the reasons, why leaders are tied |
+//! | `weights` | the weighting table ([`WEIGHTING`]) and the margins: the method's judgement, as data |
+//! | `evidence` | what is measured of each backend on each workload: the [`Basis`], figures per measure or a [`Reason`] to leave it out |
+//! | `scoring` | the comparison per measure, the ranking, the verdict |
+//! | `prose` | the words: the one-line summary, the basis, the reasons, the default's reason |
 
 mod evidence;
 mod prose;
 mod scoring;
+mod weights;
 
 use std::collections::BTreeMap;
 
@@ -28,9 +60,14 @@ use crate::criterion::CriterionData;
 use crate::schema::{RunResult, Scenario};
 use crate::stats::Spread;
 
-pub use evidence::{Basis, Broke, FLOORS, Reason, StressThroughput, backends, broken};
-pub(crate) use prose::{scenario_list, tie_reason};
-pub use scoring::{MIN_MARGIN, decide};
+pub use evidence::{
+    Basis, Broke, FLOORS, NEAREST_TO_SLOW_CALLBACKS, Reason, StressRuns, backends, broken,
+};
+pub(crate) use prose::{prevalences, scenario_list, weight};
+pub use weights::{
+    CAP, Direction, MEASURED_MARGIN, MIN_MARGIN, Measure, SINGLE_RUN_MARGIN, Stat, TAIL_BAND,
+    WEIGHTING, Weight, Weighting,
+};
 
 /// A kind of workload a VMM puts on its registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -80,13 +117,18 @@ impl Workload {
     }
 }
 
-/// A backend's score on a workload: a rate, higher is better.
+/// A scored backend of a workload.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
     /// The backend.
     pub backend: String,
-    /// The rate, with its spread.
-    pub score: Spread,
+    /// How far it is behind the best figure of each measure, weighted, as a ratio: 1 for a
+    /// backend best on every measure, 2 for one on average twice as bad (each measure capped
+    /// at [`CAP`]).
+    pub behind: f64,
+    /// Its figure per compared measure: the geometric mean over the scenarios of its median,
+    /// lowest and highest repeat.
+    pub figures: Vec<(Measure, Spread)>,
 }
 
 /// A backend left out of a workload's ranking, and why.
@@ -98,30 +140,71 @@ pub struct Exclusion {
     pub reason: Reason,
 }
 
+/// One measure of a comparison between two backends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MeasureMargin {
+    /// The measure.
+    pub measure: Measure,
+    /// Its weight.
+    pub weight: f64,
+    /// How much better the first backend's median is, as a ratio turned so that above 1 is
+    /// better (for a latency, the other's over its own); geometric mean over the scenarios.
+    pub ratio: f64,
+    /// The same lead as counted: 1 where they tie (ranges overlapping, or within the band),
+    /// capped at [`CAP`].
+    pub counted: f64,
+}
+
+impl MeasureMargin {
+    /// Whether the two tie on this measure in every scenario.
+    pub fn tied(&self) -> bool {
+        self.counted == 1.0
+    }
+}
+
+/// The leader of a workload against the runner-up (for a tie, the first backend tied with
+/// it), measure by measure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    /// The leader.
+    pub leader: String,
+    /// The backend it is compared with.
+    pub runner_up: String,
+    /// Each measure, in the weighting table's order.
+    pub measures: Vec<MeasureMargin>,
+    /// The weighted lead, as a ratio: the weighted geometric mean of the counted leads.
+    pub margin: f64,
+    /// The lead a winner needs ([`MEASURED_MARGIN`] or [`SINGLE_RUN_MARGIN`]).
+    pub needed: f64,
+}
+
 /// The outcome for one workload.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
-    /// One backend wins by more than the spread and [`MIN_MARGIN`].
+    /// One backend leads every other by more than the margin needed.
     Winner {
         /// The backend to choose.
         backend: String,
-        /// The second best, if there was one.
-        runner_up: Option<String>,
-        /// The winner's median over the runner-up's.
-        ratio: Option<f64>,
     },
-    /// The leaders' figures overlap: any of them will do, as far as these figures tell.
-    NoClearWinner {
-        /// The backends within reach of the best, best first.
+    /// The leader does not beat some backends by the margin needed: as far as these figures
+    /// tell, any of them will do.
+    Tie {
+        /// The leader, then the backends tied with it, best first.
         leaders: Vec<String>,
-        /// The best median over the second best.
-        ratio: f64,
-        /// Whether the second best's best figure reaches the best's worst (otherwise the
-        /// medians are only closer than [`MIN_MARGIN`]).
-        overlap: bool,
     },
     /// Nothing measured this workload.
     NoData,
+}
+
+impl Verdict {
+    /// The backends the verdict allows: the winner, or the tied leaders.
+    pub fn backends(&self) -> &[String] {
+        match self {
+            Verdict::Winner { backend } => std::slice::from_ref(backend),
+            Verdict::Tie { leaders } => leaders,
+            Verdict::NoData => &[],
+        }
+    }
 }
 
 /// The recommendation for one workload, with the figures it rests on.
@@ -137,10 +220,14 @@ pub struct Recommendation {
     pub excluded: Vec<Exclusion>,
     /// The outcome.
     pub verdict: Verdict,
+    /// The leader against the runner-up, when there are two candidates.
+    pub comparison: Option<Comparison>,
+    /// The workload's measures that some candidate lacked, so nobody was judged by them.
+    pub unmeasured: Vec<Measure>,
 }
 
 impl Recommendation {
-    /// The unit of the scores (`ops/s`, `cycles/s`, `lookups/s`).
+    /// The unit of throughput (`ops/s`, `cycles/s`, `lookups/s`).
     pub fn unit(&self) -> &'static str {
         self.basis.unit()
     }
@@ -164,15 +251,105 @@ fn recommend_one(
     broken: &BTreeMap<String, Broke>,
 ) -> Recommendation {
     let (basis, evidence) = evidence::gather(workload, results, criterion, backends, broken);
-    let (mut candidates, excluded) = scoring::score(&basis, evidence);
-    let verdict = decide(&mut candidates);
+    let (board, excluded) = scoring::board(workload, &basis, evidence);
+    let (candidates, verdict, comparison) = board.decide();
     Recommendation {
         workload,
         basis,
         candidates,
         excluded,
         verdict,
+        comparison,
+        unmeasured: board.unmeasured,
     }
+}
+
+/// The one backend to start from, whatever the workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OverallDefault {
+    /// The backend.
+    pub backend: String,
+    /// The workloads it wins outright.
+    pub wins: Vec<Workload>,
+    /// The workloads it ties for first place.
+    pub ties: Vec<Workload>,
+    /// The prevalence of the workloads it wins or ties, out of [`total`](OverallDefault::total).
+    pub credit: f64,
+    /// The prevalence of every workload with a verdict.
+    pub total: f64,
+}
+
+/// The overall default from the workloads' recommendations: the backend that wins or ties the
+/// most workloads, each weighted by its prevalence; then the most outright wins; then the
+/// least far behind, weighted alike; then by name. Only backends that some workload allows
+/// are considered, so never one that broke a guarantee. `None` if no workload has a verdict.
+pub fn overall(recommendations: &[Recommendation]) -> Option<OverallDefault> {
+    struct Tally<'a> {
+        backend: &'a str,
+        credit: f64,
+        wins: f64,
+        behind: f64,
+    }
+    let mut tallies: Vec<Tally<'_>> = Vec::new();
+    let mut total = 0.0;
+    for rec in recommendations {
+        let prevalence = rec.workload.weighting().prevalence;
+        if rec.verdict != Verdict::NoData {
+            total += prevalence;
+        }
+        for backend in rec.verdict.backends() {
+            if !tallies.iter().any(|t| t.backend == backend) {
+                tallies.push(Tally {
+                    backend,
+                    credit: 0.0,
+                    wins: 0.0,
+                    behind: 0.0,
+                });
+            }
+        }
+    }
+    for tally in &mut tallies {
+        for rec in recommendations {
+            let prevalence = rec.workload.weighting().prevalence;
+            let allowed = rec.verdict.backends();
+            if allowed.iter().any(|b| b == tally.backend) {
+                tally.credit += prevalence;
+                if allowed.len() == 1 {
+                    tally.wins += prevalence;
+                }
+            }
+            let behind = rec
+                .candidates
+                .iter()
+                .find(|c| c.backend == tally.backend)
+                .map_or(CAP, |c| c.behind);
+            tally.behind += prevalence * behind.log2();
+        }
+    }
+    let best = tallies.into_iter().min_by(|a, b| {
+        b.credit
+            .total_cmp(&a.credit)
+            .then_with(|| b.wins.total_cmp(&a.wins))
+            .then_with(|| a.behind.total_cmp(&b.behind))
+            .then_with(|| a.backend.cmp(b.backend))
+    })?;
+    let of = |tie: bool| {
+        recommendations
+            .iter()
+            .filter(|r| {
+                let allowed = r.verdict.backends();
+                allowed.iter().any(|b| b == best.backend) && (allowed.len() > 1) == tie
+            })
+            .map(|r| r.workload)
+            .collect()
+    };
+    Some(OverallDefault {
+        backend: best.backend.to_string(),
+        wins: of(false),
+        ties: of(true),
+        credit: best.credit,
+        total,
+    })
 }
 
 #[cfg(test)]
@@ -250,25 +427,44 @@ pub(crate) mod tests {
         out
     }
 
-    #[test]
-    fn the_fastest_backend_wins_by_its_ratio() {
-        let results = boot_storms(&[("a", 100.0), ("b", 300.0), ("c", 150.0)], 0.05);
-        let rec = for_workload(&results, Workload::BootStorms);
+    fn winner(rec: &Recommendation) -> &str {
         match &rec.verdict {
-            Verdict::Winner {
-                backend,
-                runner_up,
-                ratio,
-            } => {
-                assert_eq!(backend, "b");
-                assert_eq!(runner_up.as_deref(), Some("c"));
-                assert!((ratio.unwrap() - 2.0).abs() < 1e-9, "{ratio:?}");
-            }
+            Verdict::Winner { backend } => backend,
             other => panic!("expected a winner, got {other:?}"),
         }
+    }
+
+    fn margin(rec: &Recommendation, measure: Measure) -> &MeasureMargin {
+        let c = rec.comparison.as_ref().expect("a comparison");
+        c.measures.iter().find(|m| m.measure == measure).unwrap()
+    }
+
+    #[test]
+    fn a_clear_winner_leads_on_throughput_and_tail() {
+        let results = boot_storms(&[("a", 100.0), ("b", 300.0), ("c", 150.0)], 0.05);
+        let rec = for_workload(&results, Workload::BootStorms);
+        assert_eq!(winner(&rec), "b");
+        let c = rec.comparison.as_ref().unwrap();
+        assert_eq!(c.runner_up, "c");
+        let throughput = margin(&rec, Measure::Throughput);
+        assert!((throughput.ratio - 2.0).abs() < 1e-9, "{throughput:?}");
+        assert!(!throughput.tied());
+        // The same register maximum everywhere: a tie on that measure.
+        assert!(margin(&rec, Measure::Latency(Operation::Register, Stat::Max)).tied());
+        // Unregister was never measured, so nobody is judged by it.
+        assert!(
+            rec.unmeasured
+                .contains(&Measure::Latency(Operation::Unregister, Stat::P999))
+        );
+        assert!(c.margin > MEASURED_MARGIN, "{c:?}");
         let order: Vec<&str> = rec.candidates.iter().map(|c| c.backend.as_str()).collect();
         assert_eq!(order, ["b", "c", "a"]);
-        assert!(rec.summary().starts_with("b: 2.00×"), "{}", rec.summary());
+        assert_eq!(rec.candidates[0].behind, 1.0);
+        assert!(
+            rec.summary().starts_with("b: 2.00× the ops/s"),
+            "{}",
+            rec.summary()
+        );
         assert!(
             rec.basis
                 .to_string()
@@ -278,84 +474,133 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn changing_the_figures_changes_the_winner() {
-        let before = boot_storms(&[("a", 100.0), ("b", 300.0)], 0.05);
-        let after = boot_storms(&[("a", 700.0), ("b", 300.0)], 0.05);
-        let winner =
-            |results: &[RunResult]| match for_workload(results, Workload::BootStorms).verdict {
-                Verdict::Winner { backend, .. } => backend,
-                other => panic!("expected a winner, got {other:?}"),
-            };
-        assert_eq!(winner(&before), "b");
-        assert_eq!(winner(&after), "a");
-
-        // Only one scenario of the three moves, and it is enough to turn the geometric mean.
-        let mut mixed = boot_storms(&[("a", 100.0), ("b", 130.0)], 0.01);
-        for r in mixed.iter_mut() {
-            if r.backend == "a" && r.scenario == Scenario::IrqfdFlood {
-                r.ops_per_s *= 3.0;
-            }
-        }
-        assert_eq!(winner(&mixed), "a");
-    }
-
-    #[test]
-    fn overlapping_spreads_give_no_clear_winner() {
-        // b's median is 10% above a's, but a's best repeat (+15%) reaches b's worst (-15%).
+    fn a_tail_outweighs_a_small_throughput_lead() {
+        // b is 10% faster, but a's register p99.9 is 20 times shorter.
         let mut results = Vec::new();
         repeats(
             &mut results,
             Scenario::ServerlessChurn,
-            &[("a", 100.0), ("b", 110.0), ("c", 20.0)],
+            &[("a", 100.0), ("b", 110.0)],
+            0.01,
+        );
+        for r in results.iter_mut().filter(|r| r.backend == "a") {
+            r.latency_ns.get_mut(&Operation::Register).unwrap().p999 /= 20;
+        }
+        let rec = for_workload(&results, Workload::Churn);
+        assert_eq!(winner(&rec), "a");
+        assert!(
+            rec.summary()
+                .starts_with("a: 1/18.2 the register p99.9 of the runner-up, b"),
+            "{}",
+            rec.summary()
+        );
+        assert!(
+            rec.summary().ends_with("behind on throughput"),
+            "{}",
+            rec.summary()
+        );
+    }
+
+    #[test]
+    fn changing_the_figures_changes_the_winner() {
+        let before = boot_storms(&[("a", 100.0), ("b", 300.0)], 0.05);
+        let after = boot_storms(&[("a", 700.0), ("b", 300.0)], 0.05);
+        assert_eq!(winner(&for_workload(&before, Workload::BootStorms)), "b");
+        assert_eq!(winner(&for_workload(&after, Workload::BootStorms)), "a");
+
+        // Only one scenario of the three moves, and it is enough to turn the mean.
+        let mut mixed = boot_storms(&[("a", 100.0), ("b", 130.0)], 0.01);
+        for r in mixed.iter_mut() {
+            if r.backend == "a" && r.scenario == Scenario::IrqfdFlood {
+                r.ops_per_s *= 3.0;
+                r.latency_ns.get_mut(&Operation::Register).unwrap().p999 /= 3;
+            }
+        }
+        assert_eq!(winner(&for_workload(&mixed, Workload::BootStorms)), "a");
+    }
+
+    #[test]
+    fn overlapping_ranges_tie_and_the_tie_names_its_measures() {
+        // b's median is 15% above a's, but a's best repeat reaches b's worst; their tails are
+        // within the band.
+        let mut results = Vec::new();
+        repeats(
+            &mut results,
+            Scenario::ServerlessChurn,
+            &[("a", 100.0), ("b", 115.0), ("c", 20.0)],
             0.15,
         );
         let rec = for_workload(&results, Workload::Churn);
-        match &rec.verdict {
-            Verdict::NoClearWinner {
-                leaders,
-                ratio,
-                overlap,
-            } => {
-                assert!(overlap);
-                assert_eq!(leaders, &["b", "a"]);
-                assert!((ratio - 1.1).abs() < 1e-9);
+        assert_eq!(
+            rec.verdict,
+            Verdict::Tie {
+                leaders: vec!["b".into(), "a".into()]
             }
-            other => panic!("expected no clear winner, got {other:?}"),
-        }
-        assert!(rec.summary().starts_with("no clear winner"));
+        );
+        assert!(
+            rec.summary()
+                .starts_with("tie: b, a (tied on every measure: throughput, register p99.9"),
+            "{}",
+            rec.summary()
+        );
+        let c = rec.comparison.as_ref().unwrap();
+        assert_eq!((c.leader.as_str(), c.runner_up.as_str()), ("b", "a"));
+        assert_eq!(c.margin, 1.0);
 
         // The same medians with tight repeats: b wins.
         let mut tight = Vec::new();
         repeats(
             &mut tight,
             Scenario::ServerlessChurn,
-            &[("a", 100.0), ("b", 110.0)],
+            &[("a", 100.0), ("b", 115.0)],
             0.01,
         );
-        assert!(matches!(
-            for_workload(&tight, Workload::Churn).verdict,
-            Verdict::Winner { ref backend, .. } if backend == "b"
-        ));
+        assert_eq!(winner(&for_workload(&tight, Workload::Churn)), "b");
     }
 
     #[test]
-    fn a_lead_under_the_margin_is_no_clear_winner_even_without_spread() {
-        let results = vec![
-            run("a", Scenario::DeliveryLookup, 1, 100.0),
-            run("b", Scenario::DeliveryLookup, 1, 103.0),
-        ];
-        let rec = for_workload(&results, Workload::Delivery);
+    fn single_runs_need_the_single_run_margin() {
+        let single = |b: f64| {
+            vec![
+                run("a", Scenario::DeliveryLookup, 1, 100.0),
+                run("b", Scenario::DeliveryLookup, 1, b),
+            ]
+        };
+        // Within the throughput band and the tail band: tied on every measure.
+        let rec = for_workload(&single(103.0), Workload::Delivery);
         assert!(
-            matches!(rec.verdict, Verdict::NoClearWinner { overlap: false, .. }),
+            matches!(rec.verdict, Verdict::Tie { .. }),
             "{:?}",
             rec.verdict
         );
         assert!(
-            rec.summary().contains("less than 5% apart"),
+            rec.summary().contains("tied on every measure"),
             "{}",
             rec.summary()
         );
-        assert!(rec.basis.to_string().contains("no spread"), "{}", rec.basis);
+        assert!(
+            rec.basis.to_string().contains("one run each"),
+            "{}",
+            rec.basis
+        );
+        // 30% faster in one run: a lead, but not the 1.5× one run needs.
+        let rec = for_workload(&single(130.0), Workload::Delivery);
+        assert!(
+            matches!(rec.verdict, Verdict::Tie { .. }),
+            "{:?}",
+            rec.verdict
+        );
+        assert!(
+            rec.summary().contains("b ahead on throughput")
+                && rec.summary().contains("not above the 1.50× needed"),
+            "{}",
+            rec.summary()
+        );
+        // Far ahead in one run: a winner all the same.
+        assert_eq!(
+            winner(&for_workload(&single(900.0), Workload::Delivery)),
+            "b"
+        );
     }
 
     #[test]
@@ -373,10 +618,8 @@ pub(crate) mod tests {
             .unwrap()
             .capped = true;
         let rec = for_workload(&results, Workload::BootStorms);
-        assert!(matches!(
-            rec.verdict,
-            Verdict::Winner { ref backend, runner_up: None, .. } if backend == "a"
-        ));
+        assert_eq!(winner(&rec), "a");
+        assert_eq!(rec.comparison, None);
         let reason = |b: &str| {
             rec.excluded
                 .iter()
@@ -391,7 +634,8 @@ pub(crate) mod tests {
             reason("b")
         );
         assert!(rec.summary().contains("only backend"));
-        // The violation counts everywhere, not only in boot storms.
+        // The violation counts everywhere, not only in boot storms, and never makes c the
+        // default, though c is fastest in churn.
         let mut churn = results.clone();
         repeats(
             &mut churn,
@@ -399,8 +643,39 @@ pub(crate) mod tests {
             &[("a", 1.0), ("c", 9.0)],
             0.0,
         );
-        let rec = for_workload(&churn, Workload::Churn);
-        assert!(rec.excluded.iter().any(|e| e.backend == "c"));
+        let recs = recommend(&churn, &CriterionData::default());
+        assert!(recs[1].excluded.iter().any(|e| e.backend == "c"));
+        assert_eq!(overall(&recs).unwrap().backend, "a");
+    }
+
+    #[test]
+    fn the_default_wins_or_ties_the_most_common_workloads() {
+        // a wins boot storms; b wins churn and delivery, more common together.
+        let mut results = boot_storms(&[("a", 300.0), ("b", 100.0)], 0.01);
+        repeats(
+            &mut results,
+            Scenario::ServerlessChurn,
+            &[("a", 100.0), ("b", 300.0)],
+            0.01,
+        );
+        repeats(
+            &mut results,
+            Scenario::DeliveryLookup,
+            &[("a", 100.0), ("b", 300.0)],
+            0.01,
+        );
+        let recs = recommend(&results, &CriterionData::default());
+        let d = overall(&recs).unwrap();
+        assert_eq!(d.backend, "b");
+        assert_eq!(d.wins, [Workload::Churn, Workload::Delivery]);
+        assert!(d.ties.is_empty());
+        // Boot storms, churn and delivery have verdicts; slow callbacks borrow irqfd-flood.
+        assert_eq!((d.credit, d.total), (5.0, 8.0));
+        assert_eq!(
+            d.reason(),
+            "b wins churn with unmatched consumers and read-heavy delivery: the most workloads won or tied, weighted by how common they are (5 of 8), and it broke no guarantee."
+        );
+        assert_eq!(overall(&recommend(&[], &CriterionData::default())), None);
     }
 
     #[test]
@@ -414,6 +689,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn slow_callbacks_fall_back_to_the_nearest_scenario_and_say_so() {
+        let mut results = Vec::new();
+        repeats(
+            &mut results,
+            Scenario::ServerlessChurn,
+            &[("a", 100.0), ("b", 900.0)],
+            0.01,
+        );
+        let rec = for_workload(&results, Workload::SlowCallbacks);
+        assert!(
+            matches!(&rec.basis, Basis::Nearest(n) if n.scenarios == [Scenario::ServerlessChurn])
+        );
+        assert!(
+            rec.basis.to_string().contains("nearest evidence"),
+            "{}",
+            rec.basis
+        );
+        // Judged on the tails only: b's register p99.9 is 9 times shorter.
+        assert_eq!(winner(&rec), "b");
+        let c = rec.comparison.as_ref().unwrap();
+        assert!(c.measures.iter().all(|m| m.measure != Measure::Throughput));
+        // irqfd-flood is nearer when it ran.
+        repeats(
+            &mut results,
+            Scenario::IrqfdFlood,
+            &[("a", 900.0), ("b", 100.0)],
+            0.01,
+        );
+        let rec = for_workload(&results, Workload::SlowCallbacks);
+        assert_eq!(winner(&rec), "a");
+        assert!(
+            rec.basis.to_string().contains("tails of irqfd-flood"),
+            "{}",
+            rec.basis
+        );
+    }
+
+    #[test]
     fn slow_callbacks_from_criterion_or_from_runs() {
         let root = temp_dir("recommend-callbacks");
         let param = "threads=2,callback=1us";
@@ -422,12 +735,8 @@ pub(crate) mod tests {
         let criterion = CriterionData::read(&root);
         let rec = &recommend(&[], &criterion)[3];
         assert_eq!(rec.workload, Workload::SlowCallbacks);
-        assert!(
-            matches!(&rec.verdict, Verdict::Winner { backend, ratio: Some(r), .. }
-                if backend == "sharded" && (r - 2.0).abs() < 1e-9),
-            "{:?}",
-            rec.verdict
-        );
+        assert_eq!(winner(rec), "sharded");
+        assert!((margin(rec, Measure::Throughput).ratio - 2.0).abs() < 1e-9);
         assert!(rec.basis.to_string().contains("criterion `callback_cost`"));
 
         // Runs with a callback cost take precedence, and stay out of the other workloads.
@@ -442,9 +751,7 @@ pub(crate) mod tests {
             r.callback_cost_ns = 1_000;
         }
         let recs = recommend(&results, &criterion);
-        assert!(
-            matches!(&recs[3].verdict, Verdict::Winner { backend, .. } if backend == "mutex-map")
-        );
+        assert_eq!(winner(&recs[3]), "mutex-map");
         assert!(
             recs[3].basis.to_string().contains("1.00 µs"),
             "{}",
@@ -464,12 +771,8 @@ pub(crate) mod tests {
         let criterion = CriterionData::read(&root);
         let rec = &recommend(&[], &criterion)[2];
         // The floor is faster, but it is not a backend.
-        assert!(
-            matches!(&rec.verdict, Verdict::Winner { backend, ratio: Some(r), .. }
-                if backend == "rcu" && (r - 10.0).abs() < 1e-6),
-            "{:?}",
-            rec.verdict
-        );
+        assert_eq!(winner(rec), "rcu");
+        assert!((margin(rec, Measure::Throughput).ratio - 10.0).abs() < 1e-6);
         assert_eq!(rec.unit(), "lookups/s");
         std::fs::remove_dir_all(&root).unwrap();
     }

@@ -1,60 +1,169 @@
-//! The recommendation in words: the one-line verdict, what a workload was measured by, why a
-//! backend was left out, why leaders are tied.
+//! The recommendation in words: the one-line verdict, each measure's margin, what a workload
+//! was measured by, why a backend was left out, why leaders are tied, why the default.
 
 use std::fmt;
 
-use super::evidence::{Basis, Reason, StressThroughput};
-use super::scoring::MIN_MARGIN;
-use super::{Recommendation, Verdict, Workload};
+use super::evidence::{Basis, Reason, StressRuns};
+use super::weights::{Direction, Measure, SINGLE_RUN_MARGIN};
+use super::{
+    Comparison, MeasureMargin, OverallDefault, Recommendation, Verdict, WEIGHTING, Workload,
+};
 use crate::format;
 use crate::schema::Scenario;
 
 impl Recommendation {
-    /// The verdict in one line: `lockfree: 1.83× the ops/s of sharded`.
+    /// The verdict in one line: `lockfree: 1.83× the ops/s of the runner-up, sharded`.
     pub fn summary(&self) -> String {
-        match &self.verdict {
-            Verdict::Winner {
-                backend,
-                runner_up: Some(runner_up),
-                ratio: Some(ratio),
-            } => format!(
-                "{backend}: {} the {} of the runner-up, {runner_up}",
-                format::ratio(*ratio),
-                self.unit()
-            ),
-            Verdict::Winner { backend, .. } => {
+        match (&self.verdict, &self.comparison) {
+            (Verdict::Winner { backend }, Some(c)) => {
+                let mut line = format!(
+                    "{backend}: {} of the runner-up, {}",
+                    leads(c, self.unit()),
+                    c.runner_up
+                );
+                let behind: Vec<String> = c
+                    .measures
+                    .iter()
+                    .filter(|m| m.counted < 1.0)
+                    .map(|m| m.measure.name())
+                    .collect();
+                if !behind.is_empty() {
+                    line.push_str(&format!("; behind on {}", behind.join(", ")));
+                }
+                line
+            }
+            (Verdict::Winner { backend }, None) => {
                 format!("{backend}: the only backend with usable figures")
             }
-            Verdict::NoClearWinner {
-                leaders,
-                ratio,
-                overlap,
-            } => format!(
-                "no clear winner: {} {} (best {} the next)",
-                leaders.join(", "),
-                tie_reason(*overlap),
-                format::ratio(*ratio)
-            ),
-            Verdict::NoData => "no data".into(),
+            (Verdict::Tie { leaders }, Some(c)) => {
+                format!("tie: {} ({})", leaders.join(", "), tie_reason(c))
+            }
+            (Verdict::Tie { leaders }, None) => format!("tie: {}", leaders.join(", ")),
+            (Verdict::NoData, _) => "no data".into(),
         }
     }
 }
 
-/// Why the leaders are tied, in words.
-pub(crate) fn tie_reason(overlap: bool) -> String {
-    if overlap {
-        "are within the measured spread of each other".into()
-    } else {
+/// The leader's two heaviest counted leads: `2.00× the ops/s and 1/4.0 the register p99.9`.
+fn leads(c: &Comparison, unit: &str) -> String {
+    let mut ahead: Vec<&MeasureMargin> = c.measures.iter().filter(|m| m.counted > 1.0).collect();
+    ahead.sort_by(|a, b| (b.weight * b.counted.log2()).total_cmp(&(a.weight * a.counted.log2())));
+    let parts: Vec<String> = ahead
+        .iter()
+        .take(2)
+        .map(|m| match m.measure.direction() {
+            Direction::HigherIsBetter => format!("{} the {unit}", format::ratio(m.ratio)),
+            Direction::LowerIsBetter => format!(
+                "1/{} the {}",
+                format::ratio(m.ratio).trim_end_matches('×'),
+                m.measure.name()
+            ),
+        })
+        .collect();
+    parts.join(" and ")
+}
+
+/// Why the leaders are tied, in words: the measures on which they tie, those on which each
+/// leads, and the weighted lead against the one needed.
+pub(crate) fn tie_reason(c: &Comparison) -> String {
+    let names = |keep: fn(&MeasureMargin) -> bool| -> Vec<String> {
+        c.measures
+            .iter()
+            .filter(|m| keep(m))
+            .map(|m| m.measure.name())
+            .collect()
+    };
+    let tied = names(|m| m.tied());
+    let ahead = names(|m| m.counted > 1.0);
+    let behind = names(|m| m.counted < 1.0);
+    if ahead.is_empty() && behind.is_empty() {
+        return format!("tied on every measure: {}", tied.join(", "));
+    }
+    let mut parts = Vec::new();
+    if !tied.is_empty() {
+        parts.push(format!("tied on {}", tied.join(", ")));
+    }
+    if !ahead.is_empty() {
+        parts.push(format!("{} ahead on {}", c.leader, ahead.join(", ")));
+    }
+    if !behind.is_empty() {
+        parts.push(format!("{} ahead on {}", c.runner_up, behind.join(", ")));
+    }
+    format!(
+        "{}: a weighted lead of {}, not above the {} needed",
+        parts.join("; "),
+        format::ratio(c.margin),
+        format::ratio(c.needed)
+    )
+}
+
+impl MeasureMargin {
+    /// The margin in words, naming the better backend: `register p99.9: lockfree 9.8×`, or
+    /// `throughput: tie (1.02×)`.
+    pub fn describe(&self, leader: &str, runner_up: &str) -> String {
+        let name = self.measure.name();
+        let (better, ratio) = if self.ratio >= 1.0 {
+            (leader, self.ratio)
+        } else {
+            (runner_up, 1.0 / self.ratio)
+        };
+        if self.tied() {
+            format!("{name}: tie ({better} {})", format::ratio(ratio))
+        } else {
+            format!("{name}: {better} {}", format::ratio(ratio))
+        }
+    }
+}
+
+impl OverallDefault {
+    /// Why this backend is the default, in one sentence.
+    pub fn reason(&self) -> String {
+        let list = |workloads: &[Workload]| -> String {
+            let titles: Vec<String> = workloads.iter().map(|w| w.title().to_lowercase()).collect();
+            match titles.as_slice() {
+                [] => String::new(),
+                [one] => one.clone(),
+                [init @ .., last] => format!("{} and {last}", init.join(", ")),
+            }
+        };
+        let record = match (self.wins.is_empty(), self.ties.is_empty()) {
+            (false, false) => format!("wins {} and ties {}", list(&self.wins), list(&self.ties)),
+            (false, true) => format!("wins {}", list(&self.wins)),
+            (true, _) => format!("ties {}", list(&self.ties)),
+        };
         format!(
-            "are less than {} apart, within the noise of a shared machine",
-            margin_percent()
+            "{} {record}: the most workloads won or tied, weighted by how common they are ({} of {}), and it broke no guarantee.",
+            self.backend,
+            weight(self.credit),
+            weight(self.total)
         )
     }
 }
 
-/// [`MIN_MARGIN`] as a percentage: `5%`.
-fn margin_percent() -> String {
-    format!("{:.0}%", (MIN_MARGIN - 1.0) * 100.0)
+/// A weight without needless decimals: `2`, `0.5`.
+pub(crate) fn weight(w: f64) -> String {
+    let s = format!("{w:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The workloads by prevalence, for the report: `read-heavy delivery 3, boot storms 2, …`.
+pub(crate) fn prevalences() -> String {
+    let parts: Vec<String> = WEIGHTING
+        .iter()
+        .map(|w| {
+            format!(
+                "{} {}",
+                w.workload.title().to_lowercase(),
+                weight(w.prevalence)
+            )
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// The margin a comparison on single runs needs, as a percentage: `50%`.
+fn single_run_percent() -> String {
+    format!("{:.0}%", (SINGLE_RUN_MARGIN - 1.0) * 100.0)
 }
 
 /// `scenarios` by name, comma-separated.
@@ -68,15 +177,21 @@ impl fmt::Display for Basis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Basis::Stress(stress) => stress.fmt(f),
+            Basis::Nearest(stress) => write!(
+                f,
+                "no stress run with a callback cost, and no criterion `callback_cost` group: the nearest evidence instead, the register and unregister tails of {} without a callback cost, where waiting on other tokens' calls shows first{}",
+                scenario_list(&stress.scenarios),
+                repeats(stress.repeats)
+            ),
             Basis::CallbackCycles { parameter } => write!(
                 f,
                 "criterion `callback_cost` ({parameter}): connect+disconnect cycles a second, from the median time per iteration and its 95% confidence interval"
             ),
             Basis::Lookups => f.write_str(
-                "criterion `lookup`: lookups a second among 100,000 live tokens under churn, geometric mean of `is_paired` and `producer`, from the median time per iteration and its 95% confidence interval",
+                "criterion `lookup`: lookups a second among 100,000 live tokens under churn, `is_paired` and `producer`, from the median time per iteration and its 95% confidence interval",
             ),
             Basis::Nothing(Workload::SlowCallbacks) => f.write_str(
-                "no stress run with a callback cost, and no criterion `callback_cost` group",
+                "no stress run at all, and no criterion `callback_cost` group",
             ),
             Basis::Nothing(Workload::Delivery) => {
                 f.write_str("no delivery-lookup run, and no criterion `lookup` group")
@@ -88,11 +203,23 @@ impl fmt::Display for Basis {
     }
 }
 
-impl fmt::Display for StressThroughput {
+/// ` (median and range over 3 repeats)`, or why there is no range.
+fn repeats(n: usize) -> String {
+    if n <= 1 {
+        format!(
+            " (one run each, so no spread was measured: a winner needs a weighted lead of {})",
+            single_run_percent()
+        )
+    } else {
+        format!(" (median and range over {n} repeats)")
+    }
+}
+
+impl fmt::Display for StressRuns {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scenarios = scenario_list(&self.scenarios);
         if self.callback_costs_ns.is_empty() {
-            write!(f, "stress throughput in {scenarios}")?;
+            write!(f, "stress runs of {scenarios}")?;
         } else {
             let costs: Vec<String> = self
                 .callback_costs_ns
@@ -101,25 +228,11 @@ impl fmt::Display for StressThroughput {
                 .collect();
             write!(
                 f,
-                "stress runs whose callbacks each take {}: throughput in {scenarios}",
+                "stress runs whose callbacks each take {}: {scenarios}",
                 costs.join(" or ")
             )?;
         }
-        if self.repeats <= 1 {
-            write!(
-                f,
-                " (one run each, so no spread was measured: only the {} margin guards against noise)",
-                margin_percent()
-            )?;
-        } else {
-            write!(f, " (median and range over {} repeats)", self.repeats)?;
-        }
-        if self.scenarios.len() > 1 {
-            f.write_str(
-                "; geometric mean over the scenarios of each backend's median, lowest and highest run",
-            )?;
-        }
-        Ok(())
+        f.write_str(&repeats(self.repeats))
     }
 }
 
@@ -142,5 +255,22 @@ impl fmt::Display for Reason {
             Reason::NoFigure { scenario } => write!(f, "no figure for {scenario}"),
             Reason::ZeroThroughput => f.write_str("a throughput of zero"),
         }
+    }
+}
+
+/// A measure's direction in words.
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::HigherIsBetter => "higher is better",
+            Direction::LowerIsBetter => "lower is better",
+        })
+    }
+}
+
+/// The measure's name.
+impl fmt::Display for Measure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.name())
     }
 }
