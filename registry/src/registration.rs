@@ -236,3 +236,58 @@ pub fn unregister<R: Role, S: Pairs>(
         return Ok(me);
     }
 }
+
+/// Writes the four register and unregister methods of a [`Registry`](crate::Registry) impl
+/// whose backend implements [`Pairs`] on `$pairs(self)` (a wrapper that keeps the `Pairs`
+/// methods private): each is one call of [`register`] or [`unregister`] with its [`Role`].
+///
+/// ```ignore
+/// impl Registry for MyBackend {
+///     bypass_registry::registration_methods!(Writes);
+///     // name, is_paired, producer, consumer, population
+/// }
+/// ```
+#[macro_export]
+macro_rules! registration_methods {
+    ($pairs:path) => {
+        fn register_producer(
+            &self,
+            token: $crate::Token,
+            producer: ::std::sync::Arc<dyn $crate::Producer>,
+        ) -> $crate::RegisterProducerResult {
+            $crate::registration::register::<$crate::pair::ProducerRole, _>(
+                &$pairs(self),
+                token,
+                producer,
+            )
+        }
+
+        fn register_consumer(
+            &self,
+            token: $crate::Token,
+            consumer: ::std::sync::Arc<dyn $crate::Consumer>,
+        ) -> $crate::RegisterConsumerResult {
+            $crate::registration::register::<$crate::pair::ConsumerRole, _>(
+                &$pairs(self),
+                token,
+                consumer,
+            )
+        }
+
+        fn unregister_producer(
+            &self,
+            token: $crate::Token,
+        ) -> ::std::result::Result<::std::sync::Arc<dyn $crate::Producer>, $crate::UnregisterError>
+        {
+            $crate::registration::unregister::<$crate::pair::ProducerRole, _>(&$pairs(self), token)
+        }
+
+        fn unregister_consumer(
+            &self,
+            token: $crate::Token,
+        ) -> ::std::result::Result<::std::sync::Arc<dyn $crate::Consumer>, $crate::UnregisterError>
+        {
+            $crate::registration::unregister::<$crate::pair::ConsumerRole, _>(&$pairs(self), token)
+        }
+    };
+}

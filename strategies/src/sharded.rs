@@ -86,13 +86,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use bypass_registry::pair::{ConsumerRole, Pair, ProducerRole, Role, Strong};
+use bypass_registry::pair::{Pair, Role, Strong};
 use bypass_registry::protocol::RegistryId;
-use bypass_registry::registration::{self, Lock, Pairs, Vacancy};
-use bypass_registry::{
-    Consumer, Population, Producer, RegisterConsumerResult, RegisterProducerResult, Registry,
-    Token, UnregisterError,
-};
+use bypass_registry::registration::{Lock, Pairs, Vacancy};
+use bypass_registry::{Consumer, Population, Producer, Registry, Token};
 use crossbeam_utils::CachePadded;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -177,29 +174,7 @@ impl Registry for Sharded {
         "sharded"
     }
 
-    fn register_producer(
-        &self,
-        token: Token,
-        producer: Arc<dyn Producer>,
-    ) -> RegisterProducerResult {
-        registration::register::<ProducerRole, _>(&Writes(self), token, producer)
-    }
-
-    fn register_consumer(
-        &self,
-        token: Token,
-        consumer: Arc<dyn Consumer>,
-    ) -> RegisterConsumerResult {
-        registration::register::<ConsumerRole, _>(&Writes(self), token, consumer)
-    }
-
-    fn unregister_producer(&self, token: Token) -> Result<Arc<dyn Producer>, UnregisterError> {
-        registration::unregister::<ProducerRole, _>(&Writes(self), token)
-    }
-
-    fn unregister_consumer(&self, token: Token) -> Result<Arc<dyn Consumer>, UnregisterError> {
-        registration::unregister::<ConsumerRole, _>(&Writes(self), token)
-    }
+    bypass_registry::registration_methods!(Writes);
 
     fn is_paired(&self, token: Token) -> bool {
         self.map.get(&token).is_some_and(|slot| slot.is_paired())
