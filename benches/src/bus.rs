@@ -46,7 +46,7 @@ pub fn device(key: u64, device: u32) -> Arc<Device> {
 
 /// Registers `drivers` drivers, driver `i` serving device type `i + 1`, then `live` devices
 /// (keys 1 to `live`) spread over their types, so each binds on registration.
-pub fn populate_bus(bus: &impl Bus, live: usize, drivers: usize) {
+pub fn populate_bus<B: Bus + ?Sized>(bus: &B, live: usize, drivers: usize) {
     for i in 0..drivers {
         let driver = NoopDriver::of_type(u32::try_from(i + 1).expect("few drivers"));
         bus.register_driver(driver_name(i), Arc::new(driver))

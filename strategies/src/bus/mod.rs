@@ -21,7 +21,15 @@
 //! `bus_device` in `bypass-benches`, one thread, release build on a loaded 2-core VM: take them
 //! as orders of magnitude):
 //!
-//! MEASURED
+//! | live devices (8 drivers) | mutex-list | mutex-map | sharded | rcu | lockfree |
+//! |---|---|---|---|---|---|
+//! | 1 | 0.21 µs | 0.52 µs | 1.0 µs | 1.5 µs | 1.0 µs |
+//! | 100,000 | 3.9 ms | 0.73 µs | 0.74 µs | 4.1 µs | 0.9 ms |
+//!
+//! `mutex-list` scans its device list; `rcu` copies a bucket of about 100 devices; `lockfree`'s
+//! papaya map leaves a tombstone per removal, and one key removed and inserted over and over, as
+//! here, fills its probe sequence and makes papaya copy the whole table every few cycles (see
+//! its module docs).
 //!
 //! [`Backend::make_bus`] builds a bus by backend name, for code off the hot path;
 //! [`Backend::visit_bus`] hands a generic function the concrete type.

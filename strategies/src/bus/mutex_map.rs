@@ -329,7 +329,14 @@ impl Bus for MutexMapBus {
         if !state.drivers.borrow().by_name.contains_key(&name) {
             return None;
         }
-        Some(state.devices.borrow().binds.get(&name).map_or(0, BTreeMap::len))
+        Some(
+            state
+                .devices
+                .borrow()
+                .binds
+                .get(&name)
+                .map_or(0, BTreeMap::len),
+        )
     }
 
     fn has_device(&self, key: Key) -> bool {

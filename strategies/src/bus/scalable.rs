@@ -242,7 +242,10 @@ impl<I: DeviceIndex> Scalable<I> {
         fence(Ordering::SeqCst);
         let list = self.drivers.load();
         state.seen = list.generation;
-        let device = state.device.as_deref().expect("an offered device is registered");
+        let device = state
+            .device
+            .as_deref()
+            .expect("an offered device is registered");
         for driver in &list.drivers {
             if !driver.driver.id_table().matches(device.id()) {
                 continue;
