@@ -43,6 +43,8 @@
 
 #![deny(missing_docs)]
 
+pub mod bus;
+
 use std::fmt;
 use std::hash::RandomState;
 use std::panic::{self, AssertUnwindSafe};

@@ -5,6 +5,30 @@ mod mutex_list {
     bypass_registry::bus_conformance_tests!(bypass_strategies::bus::MutexListBus::new());
 }
 
+mod mutex_map {
+    bypass_registry::bus_conformance_tests!(bypass_strategies::bus::MutexMapBus::new());
+}
+
+mod sharded {
+    bypass_registry::bus_conformance_tests!(bypass_strategies::bus::ShardedBus::new());
+}
+
+mod rcu {
+    bypass_registry::bus_conformance_tests!(bypass_strategies::bus::RcuBus::new());
+}
+
+mod lockfree {
+    bypass_registry::bus_conformance_tests!(bypass_strategies::bus::LockFreeBus::new());
+}
+
+/// Every backend name serves a bus of that name.
+#[test]
+fn every_backend_makes_its_bus() {
+    for &backend in bypass_strategies::Backend::ALL {
+        assert_eq!(backend.make_bus().name(), backend.name());
+    }
+}
+
 /// A bus call from a thread-local destructor, as when a VMM's per-thread device handle is
 /// dropped at thread exit, neither aborts nor deadlocks: the re-entrancy frames need no
 /// destructor of their own.

@@ -7,7 +7,7 @@ use bypass_registry::bus::kit::{assert_faults_match_model, assert_matches_model}
 use bypass_registry::bus::model::DriverBehaviour;
 use bypass_registry::bus::trace::Op;
 use bypass_registry::bus::{ANY, BusCallback};
-use bypass_strategies::bus::MutexListBus;
+use bypass_strategies::bus::{LockFreeBus, MutexListBus, MutexMapBus, RcuBus, ShardedBus};
 use proptest::prelude::*;
 
 /// A few values, ANY among them, so that patterns and ids meet often; 0 makes a device
@@ -42,19 +42,36 @@ fn behaviour() -> impl Strategy<Value = DriverBehaviour> {
         })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+/// One pair of model-based tests per bus backend: plain sequences, and sequences under faults.
+macro_rules! follows_the_model {
+    ($($module:ident: $bus:ty),* $(,)?) => {$(
+        mod $module {
+            use super::*;
 
-    #[test]
-    fn mutex_list_follows_the_model(ops in proptest::collection::vec(op(), 1..100)) {
-        // Panics with the first differing step, which proptest then shrinks.
-        assert_matches_model(&MutexListBus::new(), &ops);
-    }
+            proptest! {
+                #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    #[test]
-    fn mutex_list_follows_the_model_under_faults(
-        ops in proptest::collection::vec((op(), behaviour()), 1..80)
-    ) {
-        assert_faults_match_model(&MutexListBus::new(), &ops);
-    }
+                #[test]
+                fn follows_the_model(ops in proptest::collection::vec(op(), 1..100)) {
+                    // Panics with the first differing step, which proptest then shrinks.
+                    assert_matches_model(&<$bus>::new(), &ops);
+                }
+
+                #[test]
+                fn follows_the_model_under_faults(
+                    ops in proptest::collection::vec((op(), behaviour()), 1..80)
+                ) {
+                    assert_faults_match_model(&<$bus>::new(), &ops);
+                }
+            }
+        }
+    )*};
 }
+
+follows_the_model!(
+    mutex_list: MutexListBus,
+    mutex_map: MutexMapBus,
+    sharded: ShardedBus,
+    rcu: RcuBus,
+    lockfree: LockFreeBus,
+);

@@ -101,6 +101,7 @@ cases!(
     driver_reload_while_devices_churn,
     no_call_after_return,
     panicking_probes_under_concurrency,
+    reads_stay_within_bounds_during_writes,
 );
 
 /// Runs every case of the kit on buses made by `make`, panicking at the first failure with the
@@ -1239,5 +1240,144 @@ pub fn panicking_probes_under_concurrency(make: BusFactory<'_>) {
         assert_eq!(bus.population(), population(600, 2, 600));
         assert_eq!(bus.bound_count(name("good")), Some(600));
         assert_eq!(log.overlaps(), 0, "callbacks about one device overlapped");
+    });
+}
+
+/// Counts of calls begun and returned, for the bounds of a concurrent read.
+#[derive(Default)]
+struct InFlight {
+    begun: AtomicUsize,
+    returned: AtomicUsize,
+}
+
+impl InFlight {
+    fn run<T>(&self, call: impl FnOnce() -> T) -> T {
+        self.begun.fetch_add(1, Ordering::SeqCst);
+        let value = call();
+        self.returned.fetch_add(1, Ordering::SeqCst);
+        value
+    }
+}
+
+/// Reads made while devices register and unregister and their driver is reloaded stay within
+/// bounds: each count of `population` lies between what the calls returned before the read
+/// began and what the calls begun before it ended allow, `bound` never exceeds `devices`' upper
+/// bound, and `driver_of` names a driver that probed the device successfully (it was bound to
+/// it at some instant).
+pub fn reads_stay_within_bounds_during_writes(make: BusFactory<'_>) {
+    let bus = make();
+    watched("reads during writes", move || {
+        let log = BusLog::new();
+        let (registers, unregisters, drivers_in, drivers_out) = (
+            InFlight::default(),
+            InFlight::default(),
+            InFlight::default(),
+            InFlight::default(),
+        );
+        drivers_in.run(|| add(&*bus, driver("net-0", &[(1, ANY)], &log)));
+        let writing = AtomicUsize::new(3);
+        let next_key = AtomicU64::new(1);
+        let seen: Mutex<Vec<(u64, DriverName)>> = Mutex::default();
+        let reads = AtomicUsize::new(0);
+        let start = Barrier::new(4);
+        thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    start.wait();
+                    let mut mine = Vec::new();
+                    for i in 0..300 {
+                        let k = next_key.fetch_add(1, Ordering::SeqCst);
+                        registers.run(|| plug(&*bus, k, 1, 1));
+                        mine.push(k);
+                        if i % 2 == 0 {
+                            let k = mine.remove(0);
+                            unregisters.run(|| drop(bus.unregister_device(key(k)).unwrap()));
+                        }
+                    }
+                    for k in mine {
+                        unregisters.run(|| drop(bus.unregister_device(key(k)).unwrap()));
+                    }
+                    writing.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+            s.spawn(|| {
+                start.wait();
+                for generation in 1..=20 {
+                    let old = name(&format!("net-{}", generation - 1));
+                    drivers_out.run(|| drop(bus.unregister_driver(old).unwrap()));
+                    let new = driver(&format!("net-{generation}"), &[(1, ANY)], &log);
+                    drivers_in.run(|| add(&*bus, new));
+                    thread::yield_now();
+                }
+                writing.fetch_sub(1, Ordering::SeqCst);
+            });
+            s.spawn(|| {
+                start.wait();
+                // Until the writers are done, and once more after.
+                let mut last = false;
+                while !last {
+                    last = writing.load(Ordering::SeqCst) == 0;
+                    // Returned counts first, begun counts last: the widest window.
+                    let (reg_done, unreg_done) = (
+                        registers.returned.load(Ordering::SeqCst),
+                        unregisters.returned.load(Ordering::SeqCst),
+                    );
+                    let (drv_done, undrv_done) = (
+                        drivers_in.returned.load(Ordering::SeqCst),
+                        drivers_out.returned.load(Ordering::SeqCst),
+                    );
+                    let got = bus.population();
+                    let k = 1 + reads.fetch_add(1, Ordering::Relaxed) as u64
+                        % next_key.load(Ordering::SeqCst);
+                    if let Some(driver) = bus.driver_of(key(k)) {
+                        seen.lock().unwrap().push((k, driver));
+                    }
+                    let devices = (
+                        reg_done as isize - unregisters.begun.load(Ordering::SeqCst) as isize,
+                        registers.begun.load(Ordering::SeqCst) - unreg_done,
+                    );
+                    let drivers = (
+                        drv_done as isize - drivers_out.begun.load(Ordering::SeqCst) as isize,
+                        drivers_in.begun.load(Ordering::SeqCst) - undrv_done,
+                    );
+                    let within = |n: usize, (lo, hi): (isize, usize)| n as isize >= lo && n <= hi;
+                    assert!(
+                        within(got.devices, devices),
+                        "devices {} outside {devices:?}",
+                        got.devices
+                    );
+                    assert!(
+                        within(got.drivers, drivers),
+                        "drivers {} outside {drivers:?}",
+                        got.drivers
+                    );
+                    assert!(
+                        got.bound <= devices.1,
+                        "bound {} above the devices' upper bound {}",
+                        got.bound,
+                        devices.1
+                    );
+                }
+            });
+        });
+        let events = log.take();
+        let seen = seen.into_inner().unwrap();
+        for (k, driver) in seen {
+            let probe = BusEvent {
+                driver,
+                callback: BusCallback::Probe,
+                key: k,
+            };
+            assert!(
+                events.contains(&probe),
+                "driver_of({k}) named {driver}, which never bound it"
+            );
+        }
+        let drivers = bus.population().drivers;
+        assert_eq!(
+            bus.population(),
+            population(0, drivers, 0),
+            "everything but the last driver was unregistered"
+        );
     });
 }
