@@ -115,6 +115,12 @@ impl Backend {
         }
     }
 
+    /// Whether every call is serialized behind one global lock, callbacks included: a slow
+    /// callback of one token (or device) holds up every other.
+    pub const fn is_global_lock(self) -> bool {
+        matches!(self, Backend::MutexList | Backend::MutexMap)
+    }
+
     /// Runs `visitor` with this backend's concrete type.
     pub fn visit<V: Visitor>(self, visitor: V) -> V::Output {
         match self {
