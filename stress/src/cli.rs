@@ -9,9 +9,10 @@ use clap::{Args, Parser, Subcommand};
 
 /// IRQ bypass registry backends: replay traces against them, stress and compare them.
 ///
-/// Backends implement the contract of PROTOCOL.md (register/unregister of producers and
-/// consumers under a shared token, with the stop → add → start callback protocol).
-/// `bypass list` names them and the stress scenarios.
+/// Backends implement the registry contract (register/unregister of producers and consumers
+/// under a shared token, with the stop → add → start callback protocol): docs/registry.md in
+/// the repository, and the `Registry` trait's rustdoc (`cargo doc --open -p bypass-registry`).
+/// `bypass list` names the backends and the stress scenarios.
 #[derive(Debug, Parser)]
 #[command(name = "bypass", version, about, long_about)]
 pub(crate) struct Cli {
@@ -133,7 +134,7 @@ fn parse_threads(text: &str) -> Result<usize, String> {
     }
 }
 
-/// 1,024 threads is the largest workload of PROTOCOL.md; 16 times that still fits the
+/// 1,024 threads is the largest workload of the contract (docs/registry.md); 16 times that still fits the
 /// default limits of a Linux host, with the harness's 256 KiB stacks.
 pub(crate) const MAX_THREADS: usize = 16_384;
 
@@ -192,7 +193,7 @@ pub(crate) struct RunArgs {
     /// The seed of the scenario's plan; random when absent, and always printed.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
-    /// Grow or shrink the scenario's sizes (1 is PROTOCOL.md's).
+    /// Grow or shrink the scenario's sizes (1 is the contract's, docs/registry.md).
     #[arg(long, default_value = "1", value_parser = parse_scale, allow_negative_numbers = true)]
     pub(crate) scale: f64,
     /// Each stop/start/add/del callback busy-waits this long (e.g. `1us`), as an
@@ -275,7 +276,7 @@ pub(crate) fn list(args: &ListArgs) {
     for backend in Backend::ALL {
         println!("  {:width$}  {}", backend.name(), backend.description());
     }
-    println!("scenarios (the workloads of PROTOCOL.md, at --scale 1):");
+    println!("scenarios (the workloads of docs/registry.md, at --scale 1):");
     for scenario in Scenario::ALL {
         println!(
             "  {:width$}  {}",
