@@ -12,7 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bypass_reports::{CriterionData, Report, ReportInput, RunResult, read_results};
 use bypass_stress::scenario::Scenario;
 
-use crate::cli::{BAD_INPUT, CompareArgs, ReportArgs};
+use crate::cli::{CompareArgs, ReportArgs};
+use crate::commands::{bad_input, check_output_dir};
 use crate::suite::compare_scale;
 
 /// `path` as a shell word: quoted unless it is made of plain characters.
@@ -89,7 +90,14 @@ fn render(
     out: &Path,
     made_by: Option<String>,
 ) -> Result<PathBuf, String> {
+    check_output_dir(out)?;
     let results = read_results(results_path).map_err(|e| e.to_string())?;
+    if results.is_empty() {
+        return Err(format!(
+            "`{}` holds no runs (an empty results array): nothing to report",
+            results_path.display()
+        ));
+    }
     let criterion = CriterionData::read(criterion_dir);
     let mut commands = Vec::new();
     if !criterion.benchmarks.is_empty() {
@@ -151,10 +159,7 @@ fn render(
 pub(crate) fn run(args: &ReportArgs) -> ExitCode {
     match render(&args.results, &args.criterion, &args.out, None) {
         Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(BAD_INPUT)
-        }
+        Err(e) => bad_input(e),
     }
 }
 
