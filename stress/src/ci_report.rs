@@ -42,7 +42,10 @@ struct CiRunJson<'a> {
 
 impl CiSuite<'_> {
     fn failed(&self) -> usize {
-        self.runs.iter().filter(|o| !o.violations.is_empty()).count()
+        self.runs
+            .iter()
+            .filter(|o| !o.violations.is_empty())
+            .count()
     }
 
     /// The document `--json` writes: the suite's settings, and each run's figures and

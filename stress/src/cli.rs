@@ -145,7 +145,10 @@ fn parse_threads(text: &str) -> Result<usize, String> {
 }
 
 fn parse_seed(text: &str) -> Result<u64, String> {
-    parse_number(text, "a seed (a whole number from 0 to 18446744073709551615)")
+    parse_number(
+        text,
+        "a seed (a whole number from 0 to 18446744073709551615)",
+    )
 }
 
 fn parse_repeat(text: &str) -> Result<u32, String> {
@@ -172,7 +175,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     if text.starts_with('-') {
-        return Err(format!("`{text}` is negative: expected a duration such as 1.5s"));
+        return Err(format!(
+            "`{text}` is negative: expected a duration such as 1.5s"
+        ));
     }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

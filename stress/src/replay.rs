@@ -62,14 +62,15 @@ impl<R: BufRead> Lines<R> {
             let newline = chunk.iter().position(|&b| b == b'\n');
             let take = newline.unwrap_or(chunk.len());
             // One byte more than the limit for a `\r` before the `\n`.
-            if self.line.len() + take > MAX_LINE_BYTES + 1 {
-                return Err(format!(
-                    "malformed trace: line {number}: the line is longer than {MAX_LINE_BYTES} bytes: not a trace line"
-                ));
-            }
-            if chunk[..take].contains(&0) {
+            let room = MAX_LINE_BYTES + 1 - self.line.len();
+            if chunk[..take.min(room + 1)].contains(&0) {
                 return Err(format!(
                     "line {number} holds a NUL byte: the input is binary, not a text trace"
+                ));
+            }
+            if take > room {
+                return Err(format!(
+                    "malformed trace: line {number}: the line is longer than {MAX_LINE_BYTES} bytes: not a trace line"
                 ));
             }
             self.line.extend_from_slice(&chunk[..take]);
