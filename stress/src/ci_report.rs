@@ -189,6 +189,62 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
 
+    use bypass_reports::schema::ViolationKind;
+
+    fn output(
+        backend: &str,
+        scenario: Scenario,
+        seed: u64,
+        violations: Vec<Violation>,
+    ) -> RunOutput {
+        let mut result: RunResult = serde_json::from_value(serde_json::json!({
+            "backend": backend, "scenario": scenario, "ops_per_s": 1.0
+        }))
+        .unwrap();
+        result.seed = seed;
+        result.scale = 0.1;
+        result.violations = violations.len();
+        RunOutput { result, violations }
+    }
+
+    /// A violation is a failure of its backend x scenario with the seed, the command that
+    /// repeats it and the replay trace; runs of one pair with other seeds join its case.
+    #[test]
+    fn junit_has_one_case_per_pair_and_failures_with_seed_and_trace() {
+        let broken = Violation {
+            kind: ViolationKind::Exclusion,
+            token: Some(7),
+            message: "callbacks of two calls <interleaved>".into(),
+            trace: Some("register producer 7\nregister consumer 7\n".into()),
+        };
+        let runs = [
+            output("sharded", Scenario::BootStorm, 41, vec![]),
+            output("sharded", Scenario::IrqfdFlood, 41, vec![]),
+            output("sharded", Scenario::BootStorm, 42, vec![broken]),
+        ];
+        let suite = CiSuite {
+            seed: 41,
+            budget: Duration::from_secs(60),
+            elapsed: Duration::from_secs(3),
+            runs: &runs,
+        };
+        let xml = suite.junit();
+        assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+        assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+        let failure = &xml[xml.find("<failure").expect("a failure")..];
+        let failure = &failure[..failure.find("</failure>").unwrap()];
+        assert!(failure.contains("seed 42"), "{failure}");
+        assert!(
+            failure.contains("bypass run --backend sharded --scenario boot-storm --seed 42"),
+            "{failure}"
+        );
+        assert!(failure.contains("    register consumer 7"), "{failure}");
+        assert!(failure.contains("&lt;interleaved&gt;"), "{failure}");
+        let json = serde_json::to_value(suite.json()).unwrap();
+        assert_eq!(json["failed"], 1);
+        assert_eq!(json["runs"][2]["violations"][0]["token"], 7);
+    }
+
     #[test]
     fn escapes_markup_and_control_characters() {
         assert_eq!(

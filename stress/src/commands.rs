@@ -539,7 +539,7 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
     }
     print_headline(&results);
     println!(
-        "{} runs in {:.0} s; results in {}",
+        "\n{} runs in {:.0} s; results in {}",
         results.len(),
         started.elapsed().as_secs_f64(),
         path.display()

@@ -193,3 +193,21 @@ fn errors_exit_with_status_2() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn an_empty_results_array_is_an_error() {
+    let dir = temp_dir("empty");
+    let results = dir.join("results.json");
+    std::fs::write(&results, "[]\n").unwrap();
+    let out = bypass(&[
+        "report",
+        "--results",
+        results.to_str().unwrap(),
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("holds no runs"), "{stderr}");
+    assert!(!dir.join("out").join("report.html").exists());
+}
