@@ -1,25 +1,12 @@
 //! `bypass ci` as a CI job runs it: its budget, and the JSON and JUnit reports it writes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-fn bypass(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bypass"))
-        .args(args)
-        .output()
-        .expect("run bypass")
-}
+mod common;
+use common::{bypass, text};
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A fresh directory for one test.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ci_cli-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir("ci_cli", name)
 }
 
 #[test]

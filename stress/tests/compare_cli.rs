@@ -1,72 +1,26 @@
 //! `bypass compare` as a user runs it: output checked before any run, `--resume` after an
 //! interruption, and the headline on the terminal.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-use bypass_reports::{Machine, Operation, Percentiles, RunResult, Scenario};
+use bypass_reports::{RunResult, Scenario};
 
-fn bypass(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bypass"))
-        .args(args)
-        .output()
-        .expect("run bypass")
-}
+mod common;
+use common::{bypass, run, text};
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A fresh directory for one test.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("compare_cli-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir("compare_cli", name)
 }
 
 /// A run as `compare --quick` makes it (its scale), with made-up figures.
 fn quick_run(backend: &str, scenario: Scenario, seed: u64) -> RunResult {
-    let mut latency_ns = std::collections::BTreeMap::new();
-    latency_ns.insert(
-        Operation::Register,
-        Percentiles {
-            count: 1000,
-            p50: 900,
-            p99: 12_000,
-            p999: 37_000,
-            max: 2_000_000,
-        },
-    );
-    RunResult {
-        backend: backend.into(),
-        scenario,
-        threads: 8,
-        seed,
-        scale: if scenario == Scenario::DeliveryLookup {
-            0.125
-        } else {
-            0.25
-        },
-        ops: 2_275_208,
-        elapsed_s: 1.0,
-        ops_per_s: 2_275_208.0,
-        latency_ns,
-        violations: 0,
-        peak_rss_bytes: 50 << 20,
-        machine: Machine {
-            cores: 2,
-            rustc: "rustc 1.95.0 (test)".into(),
-            cpu: "Test CPU".into(),
-            memory_bytes: 4 << 30,
-        },
-        capped: false,
-        skipped_ops: 0,
-        callback_cost_ns: 0,
-        fail_rate: 0.0,
-        panic_rate: 0.0,
-        check_s: 0.01,
-    }
+    let mut r = run(backend, scenario, seed, 2_275_208.0);
+    r.scale = if scenario == Scenario::DeliveryLookup {
+        0.125
+    } else {
+        0.25
+    };
+    r
 }
 
 #[test]
@@ -166,7 +120,7 @@ fn resume_runs_only_the_missing_runs_and_prints_a_narrow_headline() {
         );
     }
     assert!(headline.contains("2.28 M"), "{headline}");
-    assert!(headline.contains("37.0 µs"), "{headline}");
+    assert!(headline.contains("12.0 µs"), "{headline}");
     assert!(!headline.contains("2275208"), "{headline}");
     assert!(!headline.contains("capped"), "{headline}");
     let leftovers: Vec<_> = std::fs::read_dir(&dir)

@@ -1,14 +1,8 @@
 //! What a new user reads first, `--help`, `list` and the README, stands on its own: it points
 //! to the project's own docs and to no file outside the repository.
 
-use std::process::{Command, Output};
-
-fn bypass(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bypass"))
-        .args(args)
-        .output()
-        .expect("run bypass")
-}
+mod common;
+use common::bypass;
 
 const OUTSIDE: [&str; 3] = ["PROTOCOL.md", "BUS.md", "../shared"];
 
