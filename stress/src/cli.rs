@@ -34,7 +34,13 @@ pub(crate) enum Command {
     /// With `--backend all` (the default) the trace runs on every backend and on the
     /// sequential model; the model's output is printed, and the exit status is 1 if any
     /// backend differs, naming the first trace line where it does. Exit status 2: the trace
-    /// is malformed (nothing runs), the file cannot be read, or the backend is unknown.
+    /// is malformed (nothing runs), the file cannot be read, or the backend is unknown. A
+    /// line longer than 4,096 bytes or binary input (a NUL byte, text that is not UTF-8) is
+    /// malformed; a leading UTF-8 byte-order mark is skipped. An empty trace is not an error:
+    /// it prints a note and exits 0.
+    ///
+    /// The trace is streamed, each line run on every backend and the model as it is read:
+    /// memory holds the registries' state, never the trace.
     Replay(ReplayArgs),
     /// Stress one backend with one scenario, check every guarantee, and report the figures.
     ///
