@@ -303,7 +303,6 @@ pub(crate) fn run(args: &ReplayArgs) -> ExitCode {
         }
     };
     bar.finish_and_clear();
-    drop(print);
     let _ = out.flush();
     if let Err(e) = result {
         // The input changed between the passes.
