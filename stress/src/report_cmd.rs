@@ -75,6 +75,33 @@ fn compare_line(quick: bool, repeat: impl std::fmt::Display, seed: u64, out: &Pa
     )
 }
 
+/// `text` after `first`, wrapped at word boundaries to `width` columns, continuation lines
+/// indented as far as `first` is long; each line ends with a newline.
+fn wrap(first: &str, text: &str, width: usize) -> String {
+    let indent = first.chars().count();
+    let mut out = first.to_string();
+    let mut column = indent;
+    let mut line_empty = true;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if !line_empty && column + 1 + len > width {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', indent));
+            column = indent;
+            line_empty = true;
+        }
+        if !line_empty {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += len;
+        line_empty = false;
+    }
+    out.push('\n');
+    out
+}
+
 fn now_unix_s() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -142,7 +169,8 @@ fn render(
     }
     println!("recommendations:");
     for rec in &report.recommendations {
-        println!("  {:<31} {}", rec.workload.title(), rec.summary());
+        let title = format!("  {:<31} ", rec.workload.title());
+        print!("{}", wrap(&title, &rec.summary(), 100));
     }
     let html = written[0].clone();
     println!(
@@ -189,6 +217,18 @@ mod tests {
         r.seed = seed;
         r.scale = compare_scale(scenario, quick);
         r
+    }
+
+    #[test]
+    fn wraps_within_the_width() {
+        assert_eq!(
+            wrap("ab ", "one two three", 9),
+            "ab one\n   two\n   three\n"
+        );
+        assert_eq!(wrap("ab ", "", 9), "ab \n");
+        let long = wrap("  title ", &"word ".repeat(60), 100);
+        assert!(long.lines().all(|l| l.chars().count() <= 100), "{long}");
+        assert_eq!(long.split_whitespace().count(), 61);
     }
 
     #[test]
