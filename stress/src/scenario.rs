@@ -1,5 +1,6 @@
-//! The stress scenarios: the workloads of the contract (docs/registry.md) that production VMMs produce, as plans
-//! of operations for actors (a VM, a vCPU, a device) that run on their own threads.
+//! The stress scenarios: the workloads of the contract (docs/registry.md) that production VMMs
+//! produce, as plans of operations for actors (a VM, a vCPU, a device) that run on their own
+//! threads.
 //!
 //! A plan is fixed before the run from the seed, so a run can be repeated exactly. Each actor
 //! has the same number of phases; all threads finish a phase before any starts the next
