@@ -116,13 +116,21 @@ fn print_violations(violations: &[Violation], seed: u64) {
     }
 }
 
+/// Creates the folder `path` is in, if need be.
+fn create_parent(path: &Path) -> Result<(), String> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Checks, before any work, that `path` can be written: its folder is created if need be, and
 /// the file opened for writing without touching what it holds. The error names `path` as the
 /// user gave it.
 pub(crate) fn check_output_file(path: &Path) -> Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-    }
+    create_parent(path)?;
     let existed = path.exists();
     OpenOptions::new()
         .append(true)
@@ -155,9 +163,7 @@ pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(
 
 /// Writes `bytes` to `path` through a temporary file and a rename; errors name `path`.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-    }
+    create_parent(path)?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
