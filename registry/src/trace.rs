@@ -31,6 +31,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::model::Model;
 use crate::op::{Op, Step};
@@ -76,19 +77,47 @@ pub fn parse(text: &str) -> Result<Vec<Op>, ParseError> {
 pub fn parse_numbered(text: &str) -> Result<Vec<(usize, Op)>, ParseError> {
     let mut ops = Vec::new();
     for (index, raw) in text.lines().enumerate() {
-        let line = raw.split_once('#').map_or(raw, |(code, _)| code);
-        if let Some(op) = parse_line(line).map_err(|message| ParseError {
-            line: index + 1,
-            message,
-        })? {
+        if let Some(op) = parse_line(index + 1, raw)? {
             ops.push((index + 1, op));
         }
     }
     Ok(ops)
 }
 
+/// The longest trace line, in bytes: an operation takes under 50, so a longer line is not a
+/// trace (a reader can stop there instead of holding an unbounded line).
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// Parses line `number` (from 1) of a trace, as [`parse`] does each line: `None` for a blank
+/// or comment-only line. A UTF-8 byte-order mark at the start of line 1 is skipped; a line
+/// longer than [`MAX_LINE_BYTES`] is an error. For readers that stream a trace line by line.
+///
+/// ```
+/// use bypass_registry::trace::parse_line;
+/// assert!(parse_line(1, "\u{feff}register producer 7 # a comment").unwrap().is_some());
+/// assert_eq!(parse_line(2, "   # only a comment"), Ok(None));
+/// assert_eq!(parse_line(3, "register").unwrap_err().line, 3);
+/// ```
+pub fn parse_line(number: usize, raw: &str) -> Result<Option<Op>, ParseError> {
+    let error = |message| ParseError {
+        line: number,
+        message,
+    };
+    if raw.len() > MAX_LINE_BYTES {
+        return Err(error(format!(
+            "the line is longer than {MAX_LINE_BYTES} bytes: not a trace line"
+        )));
+    }
+    let raw = match number {
+        1 => raw.strip_prefix('\u{feff}').unwrap_or(raw),
+        _ => raw,
+    };
+    let code = raw.split_once('#').map_or(raw, |(code, _)| code);
+    parse_code(code).map_err(error)
+}
+
 /// Parses one line with its comment removed; `None` for a blank one.
-fn parse_line(line: &str) -> Result<Option<Op>, String> {
+fn parse_code(line: &str) -> Result<Option<Op>, String> {
     let mut words = line.split_whitespace();
     let Some(verb) = words.next() else {
         return Ok(None);
@@ -152,17 +181,29 @@ pub fn render(steps: &[Step]) -> String {
 /// Replays `ops` on `registry` with participants that record each callback they receive,
 /// recording each step.
 pub fn replay<R: Registry + ?Sized>(registry: &R, ops: &[Op]) -> Vec<Step> {
-    let log = EventLog::new();
-    ops.iter()
-        .map(|op| {
-            let outcome = probe::apply(registry, &log, op);
-            Step {
-                op: *op,
-                events: log.take(),
-                outcome,
-            }
-        })
-        .collect()
+    let replayer = Replayer::default();
+    ops.iter().map(|op| replayer.step(registry, op)).collect()
+}
+
+/// [`replay`] one operation at a time, for a trace that is streamed: keeps the log that the
+/// participants of every step record their callbacks into (those registered earlier record
+/// there too), so use one `Replayer` per registry for the whole trace.
+#[derive(Debug, Default)]
+pub struct Replayer {
+    log: Arc<EventLog>,
+}
+
+impl Replayer {
+    /// Applies `op` on `registry` with participants that record each callback they receive,
+    /// and returns the step.
+    pub fn step<R: Registry + ?Sized>(&self, registry: &R, op: &Op) -> Step {
+        let outcome = probe::apply(registry, &self.log, op);
+        Step {
+            op: *op,
+            events: self.log.take(),
+            outcome,
+        }
+    }
 }
 
 /// Replays `ops` on the sequential [`Model`]: what every backend must print.

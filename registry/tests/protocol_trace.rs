@@ -1,5 +1,5 @@
-//! The trace holding every case of PROTOCOL.md gives, on the model, exactly the output that
-//! PROTOCOL.md specifies. `tests/data/protocol.out` was checked line by line against the
+//! The trace holding every case of the contract (docs/registry.md) gives, on the model,
+//! exactly the output that the contract specifies. `tests/data/protocol.out` was checked line by line against the
 //! contract: the callback order of connect (`p.stop, c.stop, p.add_consumer, c.add_producer`,
 //! rollback `p.del_consumer`, then `c.start, p.start` always) and disconnect (`p.stop, c.stop,
 //! c.del_producer, p.del_consumer, c.start, p.start`), and each error kind. The backends are

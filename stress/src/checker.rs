@@ -1,4 +1,5 @@
-//! The checker: every guarantee of PROTOCOL.md, verified on a run's recorded history.
+//! The checker: every guarantee of the contract (docs/registry.md), verified on a run's
+//! recorded history.
 //!
 //! Tokens are independent, so each token's history is checked on its own, in parallel
 //! (rayon). For a token it verifies that:

@@ -9,9 +9,10 @@ use clap::{Args, Parser, Subcommand};
 
 /// IRQ bypass registry backends: replay traces against them, stress and compare them.
 ///
-/// Backends implement the contract of PROTOCOL.md (register/unregister of producers and
-/// consumers under a shared token, with the stop → add → start callback protocol).
-/// `bypass list` names them and the stress scenarios.
+/// Backends implement the registry contract (register/unregister of producers and consumers
+/// under a shared token, with the stop → add → start callback protocol): docs/registry.md in
+/// the repository, and the `Registry` trait's rustdoc (`cargo doc --open -p bypass-registry`).
+/// `bypass list` names the backends and the stress scenarios.
 #[derive(Debug, Parser)]
 #[command(name = "bypass", version, about, long_about)]
 pub(crate) struct Cli {
@@ -33,7 +34,13 @@ pub(crate) enum Command {
     /// With `--backend all` (the default) the trace runs on every backend and on the
     /// sequential model; the model's output is printed, and the exit status is 1 if any
     /// backend differs, naming the first trace line where it does. Exit status 2: the trace
-    /// is malformed (nothing runs), the file cannot be read, or the backend is unknown.
+    /// is malformed (nothing runs), the file cannot be read, or the backend is unknown. A
+    /// line longer than 4,096 bytes or binary input (a NUL byte, text that is not UTF-8) is
+    /// malformed; a leading UTF-8 byte-order mark is skipped. An empty trace is not an error:
+    /// it prints a note and exits 0.
+    ///
+    /// The trace is streamed, each line run on every backend and the model as it is read:
+    /// memory holds the registries' state, never the trace.
     Replay(ReplayArgs),
     /// Stress one backend with one scenario, check every guarantee, and report the figures.
     ///
@@ -95,11 +102,22 @@ fn parse_scenario(name: &str) -> Result<Scenario, String> {
     name.parse().map_err(|e| format!("{e}"))
 }
 
+/// A number of the kind `what` names (e.g. "a thread count"), as `T`: a message that says
+/// what was expected instead of Rust's parse error, and a word on negative numbers.
+fn parse_number<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
+    let text = text.trim();
+    text.parse().map_err(|_| {
+        if text.starts_with('-') && text[1..].parse::<f64>().is_ok() {
+            format!("`{text}` is negative: expected {what}")
+        } else {
+            format!("`{text}` is not {what}")
+        }
+    })
+}
+
 /// A share in `0..=1`.
 fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
+    let rate: f64 = parse_number(text, "a number")?;
     if (0.0..=1.0).contains(&rate) {
         Ok(rate)
     } else {
@@ -107,24 +125,23 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The largest `--scale`; the memory estimate of `bypass run` refuses smaller ones that do not
+/// fit the machine.
+const MAX_SCALE: f64 = 100.0;
+
 /// A positive, finite factor.
 fn parse_scale(text: &str) -> Result<f64, String> {
-    let scale: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
-    if scale.is_finite() && scale > 0.0 && scale <= 100.0 {
+    let scale: f64 = parse_number(text, "a number")?;
+    if scale.is_finite() && scale > 0.0 && scale <= MAX_SCALE {
         Ok(scale)
     } else {
-        Err(format!("{text} is not a scale in (0, 100]"))
+        Err(format!("{text} is not a scale in (0, {MAX_SCALE}]"))
     }
 }
 
 /// At least one thread, and no more than the harness will try to start.
 fn parse_threads(text: &str) -> Result<usize, String> {
-    let n: usize = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a thread count"))?;
-    match n {
+    match parse_number::<usize>(text, "a thread count (a whole number from 1)")? {
         0 => Err("a run needs at least one thread".into()),
         n if n > MAX_THREADS => Err(format!(
             "{n} threads is more than {MAX_THREADS}, the most a run may start"
@@ -133,38 +150,89 @@ fn parse_threads(text: &str) -> Result<usize, String> {
     }
 }
 
-/// 1,024 threads is the largest workload of PROTOCOL.md; 16 times that still fits the
-/// default limits of a Linux host, with the harness's 256 KiB stacks.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    parse_number(
+        text,
+        "a seed (a whole number from 0 to 18446744073709551615)",
+    )
+}
+
+fn parse_repeat(text: &str) -> Result<u32, String> {
+    match parse_number::<u32>(text, "a number of repeats (a whole number from 1 to 100)")? {
+        n @ 1..=100 => Ok(n),
+        n => Err(format!("{n} repeats is outside 1..=100")),
+    }
+}
+
+/// 1,024 threads is the largest workload of the contract (docs/registry.md); 16 times that
+/// still fits the default limits of a Linux host, with the harness's 256 KiB stacks.
 pub(crate) const MAX_THREADS: usize = 16_384;
 
-/// A duration such as `1us`, `250ns`, `2ms`, `1.5s` or `0`.
+/// The longest duration any option takes.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// The duration syntax of every option: a number and a unit, `ns`, `us` (or `µs`), `ms`, `s`,
+/// `m` or `h`: `250ns`, `1us`, `1.5s`, `5m`. A bare number is refused rather than guessed at
+/// (is `5` five seconds or five nanoseconds of callback cost?); `0` alone is zero.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    const UNITS: &str = "ns, us, ms, s, m or h";
     let text = text.trim();
     if text == "0" {
         return Ok(Duration::ZERO);
     }
+    if text.starts_with('-') {
+        return Err(format!(
+            "`{text}` is negative: expected a duration such as 1.5s"
+        ));
+    }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{text}` has no unit: use ns, us, ms or s (e.g. 1us)"))?;
+        .ok_or_else(|| format!("`{text}` has no unit: use {UNITS} (e.g. {text}s)"))?;
     let (number, unit) = text.split_at(split);
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 1us, 250ns, 2ms or 1.5s"))?;
-    let nanos = match unit {
-        "ns" => value,
-        "us" | "µs" => value * 1e3,
-        "ms" => value * 1e6,
-        "s" => value * 1e9,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}` in `{text}`: use ns, us, ms or s"
-            ));
-        }
+        .map_err(|_| format!("`{text}` is not a duration such as 1us, 250ns, 2ms, 1.5s or 5m"))?;
+    let seconds = match unit.trim_start() {
+        "ns" => value * 1e-9,
+        "us" | "µs" => value * 1e-6,
+        "ms" => value * 1e-3,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown unit `{other}` in `{text}`: use {UNITS}")),
     };
-    if !nanos.is_finite() || nanos > 3.6e12 {
-        return Err(format!("`{text}` is longer than an hour"));
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!("`{text}` is longer than 24 hours")),
     }
-    Ok(Duration::from_nanos(nanos as u64))
+}
+
+/// A duration that must not be zero: `what` says what zero would mean.
+fn parse_positive_duration(text: &str, what: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!("a {what} of 0 would check nothing")),
+        d => Ok(d),
+    }
+}
+
+fn parse_budget(text: &str) -> Result<Duration, String> {
+    parse_positive_duration(text, "budget")
+}
+
+/// `bypass run`'s time cap: a duration, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimeCap(pub(crate) Option<Duration>);
+
+/// The word for no time cap.
+pub(crate) const NO_CAP: &str = "none";
+
+fn parse_time_cap(text: &str) -> Result<TimeCap, String> {
+    if text.trim() == NO_CAP {
+        return Ok(TimeCap(None));
+    }
+    parse_positive_duration(text, "time cap")
+        .map(|d| TimeCap(Some(d)))
+        .map_err(|e| format!("{e} (`--time-cap {NO_CAP}` runs the whole plan)"))
 }
 
 #[derive(Debug, Args)]
@@ -186,18 +254,24 @@ pub(crate) struct RunArgs {
     /// The scenario (`bypass list`).
     #[arg(long, value_parser = parse_scenario)]
     pub(crate) scenario: Scenario,
-    /// OS threads; by default one per actor the scenario models (VM, vCPU, device).
-    #[arg(long, value_parser = parse_threads)]
+    /// OS threads; by default one per actor the scenario models (VM, vCPU, device), which is
+    /// also the most it can use: more is an error naming the scenario's count.
+    #[arg(long, value_parser = parse_threads, allow_negative_numbers = true)]
     pub(crate) threads: Option<usize>,
     /// The seed of the scenario's plan; random when absent, and always printed.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub(crate) seed: Option<u64>,
-    /// Grow or shrink the scenario's sizes (1 is PROTOCOL.md's).
+    /// Grow or shrink the scenario's sizes (1 is the contract's, docs/registry.md), up to 100.
+    ///
+    /// Above 1, a run is refused before it starts if its memory estimate exceeds three
+    /// quarters of the machine's memory. The estimate is 1 KiB per operation of the plan (the
+    /// plan, the recorded history and its callbacks; measured runs peak at 0.3-0.85 KiB per
+    /// operation) plus 64 MiB.
     #[arg(long, default_value = "1", value_parser = parse_scale, allow_negative_numbers = true)]
     pub(crate) scale: f64,
     /// Each stop/start/add/del callback busy-waits this long (e.g. `1us`), as an
     /// interrupt-remapping update would.
-    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    #[arg(long, default_value = "0", value_parser = parse_duration, allow_hyphen_values = true)]
     pub(crate) callback_cost: Duration,
     /// Share of participants whose add callback returns an error, in 0..1.
     #[arg(long, default_value = "0", value_parser = parse_rate, allow_negative_numbers = true)]
@@ -205,40 +279,56 @@ pub(crate) struct RunArgs {
     /// Share of participants that panic in one of their callbacks, in 0..1.
     #[arg(long, default_value = "0", value_parser = parse_rate, allow_negative_numbers = true)]
     pub(crate) panic_rate: f64,
-    /// Stop starting new operations after this long (e.g. `30s`); the run is reported as
-    /// capped.
-    #[arg(long, value_parser = parse_duration)]
-    pub(crate) time_cap: Option<Duration>,
-    /// Also write the result as one JSON object to FILE.
+    /// Stop starting new operations after this long (e.g. `30s`, `5m`; `none` for no cap);
+    /// the run is then reported as capped, and the operations it did are still checked.
+    #[arg(long, default_value = "60s", value_parser = parse_time_cap, allow_hyphen_values = true)]
+    pub(crate) time_cap: TimeCap,
+    /// Also write the result as one JSON object to FILE (checked before the run).
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct CiArgs {
-    /// Seconds the whole suite may take; runs that would overrun are capped.
-    #[arg(long, default_value = "300")]
-    pub(crate) budget: u64,
+    /// How long the whole suite may take, with a unit (e.g. `300s`, `5m`); runs that would
+    /// overrun are capped.
+    #[arg(long, default_value = "300s", value_parser = parse_budget, allow_hyphen_values = true)]
+    pub(crate) budget: Duration,
     /// The seed of every plan; random when absent, and always printed.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub(crate) seed: Option<u64>,
+    /// Also write every run (its figures and violations) as JSON to FILE (checked before the
+    /// suite starts).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+    /// Also write a JUnit XML report to FILE, for CI systems: one test case per backend and
+    /// scenario, a violation as a failure with its seed and the replay trace (checked before
+    /// the suite starts).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct CompareArgs {
-    /// The quick suite: smaller sizes, under 5 minutes on 2 cores.
+    /// The quick suite: a quarter of the sizes (see the README for how long it takes).
     #[arg(long)]
     pub(crate) quick: bool,
     /// Runs of each backend and scenario, for medians and spreads (three by default, so that
-    /// the report can tell a lead from noise).
-    #[arg(long, default_value = "3", value_parser = clap::value_parser!(u32).range(1..=100))]
+    /// the report can tell a lead from noise), 1 to 100.
+    #[arg(long, default_value = "3", value_parser = parse_repeat, allow_negative_numbers = true)]
     pub(crate) repeat: u32,
-    /// Where to write results.json.
+    /// Where to write results.json and the report (checked before any run).
     #[arg(long, default_value = "bypass-results", value_name = "DIR")]
     pub(crate) out: PathBuf,
-    /// The seed of the first repeat (each repeat adds 1); random when absent.
-    #[arg(long)]
+    /// The seed of the first repeat (each repeat adds 1); random when absent, and with
+    /// `--resume` the one of the results already there.
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub(crate) seed: Option<u64>,
+    /// Continue an interrupted compare: keep the runs in DIR/results.json that match this
+    /// suite (backend, scenario, scale, seed and options) and make only the missing ones.
+    /// results.json is rewritten after every run, so an interruption loses at most one.
+    #[arg(long)]
+    pub(crate) resume: bool,
 }
 
 #[derive(Debug, Args)]
@@ -275,7 +365,7 @@ pub(crate) fn list(args: &ListArgs) {
     for backend in Backend::ALL {
         println!("  {:width$}  {}", backend.name(), backend.description());
     }
-    println!("scenarios (the workloads of PROTOCOL.md, at --scale 1):");
+    println!("scenarios (the workloads of docs/registry.md, at --scale 1):");
     for scenario in Scenario::ALL {
         println!(
             "  {:width$}  {}",
@@ -294,11 +384,16 @@ mod tests {
         assert_eq!(parse_duration("1us"), Ok(Duration::from_micros(1)));
         assert_eq!(parse_duration("250ns"), Ok(Duration::from_nanos(250)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("5").unwrap_err().contains("no unit"));
+        assert!(parse_duration("-5s").unwrap_err().contains("negative"));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("x1us").is_err());
         assert!(parse_duration("99999s").is_err());
+        assert!(parse_budget("0").unwrap_err().contains("check nothing"));
+        assert_eq!(parse_time_cap("none"), Ok(TimeCap(None)));
+        assert!(parse_time_cap("0s").unwrap_err().contains("check nothing"));
     }
 
     #[test]
@@ -310,7 +405,10 @@ mod tests {
         assert!(parse_scale("0").is_err());
         assert!(parse_scale("inf").is_err());
         assert!(parse_threads("0").unwrap_err().contains("at least one"));
+        assert!(parse_threads("-3").unwrap_err().contains("negative"));
         assert!(parse_threads("100000000").is_err());
         assert_eq!(parse_threads("1024"), Ok(1024));
+        assert!(parse_seed("x").unwrap_err().contains("not a seed"));
+        assert!(parse_repeat("0").unwrap_err().contains("1..=100"));
     }
 }

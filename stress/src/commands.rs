@@ -1,7 +1,8 @@
 //! `bypass run`, `bypass ci` and `bypass compare`.
 
+use std::fs::{self, OpenOptions};
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -11,12 +12,19 @@ use bypass_reports::format;
 use bypass_reports::{Operation, RunResult, Spread};
 use bypass_strategies::Backend;
 use bypass_stress::Violation;
+use bypass_stress::measure;
 use bypass_stress::runner::{self, Progress, RunConfig, RunOutput};
-use bypass_stress::scenario::{Faults, Scenario};
+use bypass_stress::scenario::{self, Faults, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{BAD_INPUT, CiArgs, CompareArgs, RunArgs};
-use crate::{report_cmd, suite};
+use crate::cli::{BAD_INPUT, CiArgs, CompareArgs, NO_CAP, RunArgs};
+use crate::{ci_report, report_cmd, suite};
+
+/// Prints `error: {message}` and gives the exit status for bad input.
+pub(crate) fn bad_input(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(BAD_INPUT)
+}
 
 fn seed_or_random(seed: Option<u64>) -> u64 {
     seed.unwrap_or_else(rand::random)
@@ -32,7 +40,7 @@ fn run_with_progress(config: &RunConfig, label: &str) -> Result<RunOutput, runne
                 let bar = ProgressBar::new(0);
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} ops ({per_sec})",
+                        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} ops ({per_sec}, {eta} left)",
                     )
                     .expect("a valid template"),
                 );
@@ -108,13 +116,115 @@ fn print_violations(violations: &[Violation], seed: u64) {
     }
 }
 
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+/// Creates the folder `path` is in, if need be.
+fn create_parent(path: &Path) -> Result<(), String> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))
+        }
+        None => Ok(()),
     }
-    let text = serde_json::to_string_pretty(value).expect("results serialize");
-    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+}
+
+/// Checks, before any work, that `path` can be written: its folder is created if need be, and
+/// the file opened for writing without touching what it holds. The error names `path` as the
+/// user gave it.
+pub(crate) fn check_output_file(path: &Path) -> Result<(), String> {
+    create_parent(path)?;
+    let existed = path.exists();
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    if !existed {
+        let _ = fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Checks, before any work, that files can be written into `dir` (created if need be). The
+/// error names `dir` as the user gave it.
+pub(crate) fn check_output_dir(dir: &Path) -> Result<(), String> {
+    let cannot = |e: std::io::Error| format!("cannot write into `{}`: {e}", dir.display());
+    fs::create_dir_all(dir).map_err(cannot)?;
+    let probe = dir.join(format!(".bypass-write-check-{}", std::process::id()));
+    fs::write(&probe, b"").map_err(cannot)?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON to `path` atomically: into a temporary file next to it, then
+/// renamed over it, so that a reader (or an interruption) never sees half a file.
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).expect("results serialize") + "\n";
+    write_atomically(path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename; errors name `path`.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    create_parent(path)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, bytes)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            format!("cannot write `{}`: {e}", path.display())
+        })
+}
+
+/// What a run is estimated to need per operation of its plan: the plan, the recorded history
+/// and its callbacks. Measured: 0.3 KiB (delivery-lookup) to 0.85 KiB (irqfd-flood).
+const BYTES_PER_OP: f64 = 1024.0;
+/// What a run needs besides: the binary, the threads' stacks, the allocator.
+const BASE_BYTES: f64 = (64 << 20) as f64;
+
+fn gib(bytes: f64) -> String {
+    format!("{:.1} GiB", bytes / (1u64 << 30) as f64)
+}
+
+/// Refuses, before any work, a run that cannot be made as asked: more threads than the
+/// scenario has actors, or (above scale 1) more memory than the machine has to give.
+fn check_feasible(config: &RunConfig) -> Result<(), String> {
+    if config.threads.is_none() && config.scale <= 1.0 {
+        return Ok(());
+    }
+    // Sizes grow linearly with the scale: a plan at scale 1 at most tells the rest.
+    let probe_scale = config.scale.min(1.0);
+    let mut plan = scenario::plan(config.scenario, probe_scale, config.seed, config.faults);
+    if config.scale > probe_scale {
+        let ops_per_scale = plan.ops() as f64 / probe_scale;
+        let need = BASE_BYTES + ops_per_scale * config.scale * BYTES_PER_OP;
+        let memory = measure::machine().memory_bytes as f64;
+        let allowed = memory * 0.75;
+        if memory > 0.0 && need > allowed {
+            let largest = (allowed - BASE_BYTES) / (ops_per_scale * BYTES_PER_OP);
+            return Err(format!(
+                "--scale {} of {} would need about {} (1 KiB for each of its {} operations, plus 64 MiB), more than three quarters of this machine's {} of memory; the largest scale that fits is about {:.1}",
+                config.scale,
+                config.scenario,
+                gib(need),
+                format::si(ops_per_scale * config.scale),
+                gib(memory),
+                largest.max(0.0)
+            ));
+        }
+    }
+    if let Some(threads) = config.threads {
+        if threads > plan.actors.len() && config.scale > probe_scale {
+            plan = scenario::plan(config.scenario, config.scale, config.seed, config.faults);
+        }
+        let actors = plan.actors.len();
+        if threads > actors {
+            return Err(format!(
+                "--threads {threads} is more than {} can use at scale {}: it has {actors} actors (VMs, vCPUs, devices), one a thread; use --threads {actors} or fewer",
+                config.scenario, config.scale
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn run(args: &RunArgs) -> ExitCode {
@@ -130,21 +240,25 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
             fail_rate: args.fail_rate,
             panic_rate: args.panic_rate,
         },
-        time_cap: args.time_cap,
+        time_cap: args.time_cap.0,
     };
+    if let Some(path) = &args.json {
+        if let Err(e) = check_output_file(path) {
+            return bad_input(e);
+        }
+    }
+    if let Err(e) = check_feasible(&config) {
+        return bad_input(e);
+    }
     eprintln!("seed {seed}");
     let out = match run_with_progress(&config, &format!("{} {}", args.scenario, args.backend)) {
         Ok(out) => out,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(BAD_INPUT);
-        }
+        Err(e) => return bad_input(e),
     };
     print_result(&out.result);
     if let Some(path) = &args.json {
         if let Err(e) = write_json(path, &out.result) {
-            eprintln!("error: {e}");
-            return ExitCode::from(BAD_INPUT);
+            return bad_input(e);
         }
     }
     if out.violations.is_empty() {
@@ -157,17 +271,22 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
 }
 
 pub(crate) fn ci(args: &CiArgs) -> ExitCode {
+    for path in [&args.json, &args.junit].into_iter().flatten() {
+        if let Err(e) = check_output_file(path) {
+            return bad_input(e);
+        }
+    }
     let seed = seed_or_random(args.seed);
-    let budget = Duration::from_secs(args.budget);
+    let budget = args.budget;
     let started = Instant::now();
     let runs = suite::ci_runs();
     println!(
-        "bypass ci: {} backends x {} scenarios, faults on, seed {seed}, budget {} s",
+        "bypass ci: {} backends x {} scenarios, faults on, seed {seed}, budget {:.0} s",
         Backend::ALL.len(),
         Scenario::ALL.len(),
-        args.budget
+        budget.as_secs_f64()
     );
-    let mut failed = 0;
+    let mut outputs: Vec<RunOutput> = Vec::with_capacity(runs.len());
     for (i, &(backend, scenario)) in runs.iter().enumerate() {
         // Share what is left of the budget among the runs still to come.
         let left = budget.saturating_sub(started.elapsed());
@@ -175,10 +294,7 @@ pub(crate) fn ci(args: &CiArgs) -> ExitCode {
         let config = suite::ci_config(backend, scenario, seed, cap);
         let out = match run_with_progress(&config, &format!("{scenario} {backend}")) {
             Ok(out) => out,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(BAD_INPUT);
-            }
+            Err(e) => return bad_input(e),
         };
         let r = &out.result;
         println!(
@@ -197,15 +313,33 @@ pub(crate) fn ci(args: &CiArgs) -> ExitCode {
             if r.capped { " (capped)" } else { "" }
         );
         if !out.violations.is_empty() {
-            failed += 1;
             print_violations(&out.violations, seed);
         }
+        outputs.push(out);
     }
+    let elapsed = started.elapsed();
+    let failed = outputs.iter().filter(|o| !o.violations.is_empty()).count();
     println!(
         "{} runs in {:.1} s, {failed} with violations",
-        runs.len(),
-        started.elapsed().as_secs_f64()
+        outputs.len(),
+        elapsed.as_secs_f64()
     );
+    let suite = ci_report::CiSuite {
+        seed,
+        budget,
+        elapsed,
+        runs: &outputs,
+    };
+    if let Some(path) = &args.json {
+        if let Err(e) = write_json(path, &suite.json()) {
+            return bad_input(e);
+        }
+    }
+    if let Some(path) = &args.junit {
+        if let Err(e) = write_atomically(path, suite.junit().as_bytes()) {
+            return bad_input(e);
+        }
+    }
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -231,9 +365,11 @@ fn run_isolated(config: &RunConfig, dir: &Path) -> Result<(RunResult, Option<Str
         .args(["--scale", &config.scale.to_string()])
         .arg("--json")
         .arg(&json);
-    if let Some(cap) = config.time_cap {
-        command.args(["--time-cap", &format!("{}ms", cap.as_millis())]);
-    }
+    // No cap is said explicitly: `bypass run` caps at a minute by default.
+    match config.time_cap {
+        Some(cap) => command.args(["--time-cap", &format!("{}ms", cap.as_millis())]),
+        None => command.args(["--time-cap", NO_CAP]),
+    };
     let output = command
         .output()
         .map_err(|e| format!("cannot start `bypass run`: {e}"))?;
@@ -258,15 +394,75 @@ fn run_isolated(config: &RunConfig, dir: &Path) -> Result<(RunResult, Option<Str
     Ok((result, violated))
 }
 
-pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
-    let seed = seed_or_random(args.seed);
-    let started = Instant::now();
-    let mut results: Vec<RunResult> = Vec::new();
-    let mut violated = 0;
-    if let Err(e) = std::fs::create_dir_all(&args.out) {
-        eprintln!("error: cannot create `{}`: {e}", args.out.display());
-        return ExitCode::from(BAD_INPUT);
+/// The runs of `bypass compare`, in the order it makes them: repeat by repeat, scenario by
+/// scenario, backend by backend.
+fn compare_suite(quick: bool, repeat: u32, seed: u64) -> Vec<RunConfig> {
+    (0..repeat)
+        .flat_map(|r| {
+            Scenario::ALL.iter().flat_map(move |&scenario| {
+                Backend::ALL.iter().map(move |&backend| {
+                    suite::compare_config(backend, scenario, seed.wrapping_add(u64::from(r)), quick)
+                })
+            })
+        })
+        .collect()
+}
+
+/// Whether `result` is the run `config` would make: same backend, scenario, seed, scale and
+/// options.
+fn is_run_of(result: &RunResult, config: &RunConfig) -> bool {
+    result.backend == config.backend.name()
+        && result.scenario == config.scenario
+        && result.seed == config.seed
+        && (result.scale - config.scale).abs() < 1e-9
+        && Duration::from_nanos(result.callback_cost_ns) == config.callback_cost
+        && result.fail_rate == config.faults.fail_rate
+        && result.panic_rate == config.faults.panic_rate
+}
+
+/// For `--resume`: the results already in `path` (none if there is no file), or why they
+/// cannot be used.
+fn previous_results(path: &Path) -> Result<Vec<RunResult>, String> {
+    if !path.exists() {
+        eprintln!(
+            "note: no `{}` to resume from: running the whole suite",
+            path.display()
+        );
+        return Ok(Vec::new());
     }
+    bypass_reports::read_results(path)
+        .map_err(|e| format!("cannot resume: {e} (move it away, or run without --resume)"))
+}
+
+pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
+    if let Err(e) = check_output_dir(&args.out) {
+        return bad_input(e);
+    }
+    let path = args.out.join("results.json");
+    let mut previous = if args.resume {
+        match previous_results(&path) {
+            Ok(previous) => previous,
+            Err(e) => return bad_input(e),
+        }
+    } else {
+        Vec::new()
+    };
+    // Resuming without a seed continues the suite that is there: its first run is repeat 0.
+    let seed = match (args.seed, previous.first()) {
+        (Some(seed), _) => seed,
+        (None, Some(first)) => first.seed,
+        (None, None) => rand::random(),
+    };
+    let started = Instant::now();
+    let suite = compare_suite(args.quick, args.repeat, seed);
+    let mut slots: Vec<Option<RunResult>> = suite
+        .iter()
+        .map(|config| {
+            let i = previous.iter().position(|r| is_run_of(r, config))?;
+            Some(previous.swap_remove(i))
+        })
+        .collect();
+    let kept = slots.iter().flatten().count();
     println!(
         "bypass compare{}: {} backends x {} scenarios x {} repeats, seed {seed}, each run in its own process",
         if args.quick { " --quick" } else { "" },
@@ -274,74 +470,88 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         Scenario::ALL.len(),
         args.repeat
     );
-    let total = u64::from(args.repeat) * (Scenario::ALL.len() * Backend::ALL.len()) as u64;
+    if args.resume {
+        println!(
+            "resuming: {kept} of {} runs kept from {}{}; {} to run",
+            suite.len(),
+            path.display(),
+            if previous.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} dropped (another backend, scenario, scale, seed or options)",
+                    previous.len()
+                )
+            },
+            suite.len() - kept
+        );
+    }
     let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(total);
+        let bar = ProgressBar::new((suite.len() - kept) as u64);
         bar.set_style(
-            ProgressStyle::with_template("[{elapsed_precise}] {wide_bar} {pos}/{len} runs {msg}")
-                .expect("a valid template"),
+            ProgressStyle::with_template(
+                "[{elapsed_precise}] {wide_bar} {pos}/{len} runs, {eta} left  {msg}",
+            )
+            .expect("a valid template"),
         );
         bar
     } else {
         ProgressBar::hidden()
     };
-    for repeat in 0..args.repeat {
-        for &scenario in Scenario::ALL {
-            for &backend in Backend::ALL {
-                let config = suite::compare_config(
-                    backend,
-                    scenario,
-                    seed.wrapping_add(u64::from(repeat)),
-                    args.quick,
-                );
-                bar.set_message(format!("{scenario} {backend}"));
-                let (result, violations) = match run_isolated(&config, &args.out) {
-                    Ok(out) => out,
-                    Err(e) => {
-                        bar.abandon();
-                        eprintln!("error: {e}");
-                        return ExitCode::from(BAD_INPUT);
-                    }
-                };
-                bar.inc(1);
-                bar.suspend(|| {
-                    println!(
-                        "  {:<17} {:<11} {:>12.0} ops/s{}{}",
-                        result.scenario,
-                        result.backend,
-                        result.ops_per_s,
-                        if result.capped { "  (capped)" } else { "" },
-                        if violations.is_some() {
-                            "  VIOLATED"
-                        } else {
-                            ""
-                        }
-                    );
-                    if let Some(text) = &violations {
-                        eprint!("{text}");
-                    }
-                });
-                violated += usize::from(violations.is_some());
-                results.push(result);
+    for (i, config) in suite.iter().enumerate() {
+        if slots[i].is_some() {
+            continue;
+        }
+        bar.set_message(format!("{} {}", config.scenario, config.backend));
+        let (result, violations) = match run_isolated(config, &args.out) {
+            Ok(out) => out,
+            Err(e) => {
+                bar.abandon();
+                return bad_input(e);
             }
+        };
+        bar.inc(1);
+        bar.suspend(|| {
+            println!(
+                "  {:<17} {:<11} {:>8} ops/s{}{}",
+                result.scenario,
+                result.backend,
+                format::si(result.ops_per_s),
+                if result.capped { "  (capped)" } else { "" },
+                if violations.is_some() {
+                    "  VIOLATED"
+                } else {
+                    ""
+                }
+            );
+            if let Some(text) = &violations {
+                eprint!("{text}");
+            }
+        });
+        slots[i] = Some(result);
+        // After every run, so that an interruption loses at most the run in flight.
+        let done: Vec<&RunResult> = slots.iter().flatten().collect();
+        if let Err(e) = write_json(&path, &done) {
+            bar.abandon();
+            return bad_input(e);
         }
     }
     bar.finish_and_clear();
-    let path = args.out.join("results.json");
+    let results: Vec<RunResult> = slots.into_iter().flatten().collect();
+    // Kept runs count too: a resumed suite fails as the whole suite would.
+    let violated = results.iter().filter(|r| r.violations > 0).count();
     if let Err(e) = write_json(&path, &results) {
-        eprintln!("error: {e}");
-        return ExitCode::from(BAD_INPUT);
+        return bad_input(e);
     }
     print_headline(&results);
     println!(
-        "{} runs in {:.0} s; results in {}",
+        "\n{} runs in {:.0} s; results in {}",
         results.len(),
         started.elapsed().as_secs_f64(),
         path.display()
     );
     if let Err(e) = report_cmd::after_compare(args, seed) {
-        eprintln!("error: {e}");
-        return ExitCode::from(BAD_INPUT);
+        return bad_input(e);
     }
     if violated == 0 {
         ExitCode::SUCCESS
@@ -351,40 +561,68 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
     }
 }
 
-/// Backend x scenario: median throughput over repeats, and the median p99.9 of registrations.
-fn print_headline(results: &[RunResult]) {
-    let median = |v: Vec<f64>| Spread::of(v).map_or(f64::NAN, |s| s.median);
-    println!("\nthroughput (ops/s, median of repeats) / p99.9 of register:");
-    print!("{:<17}", "scenario");
+/// One headline table: scenarios down, backends across, each cell `cell` of the runs of that
+/// backend and scenario.
+fn print_table(results: &[RunResult], title: &str, cell: impl Fn(&[&RunResult]) -> String) {
+    const SCENARIO: usize = 17;
+    let width = Backend::ALL
+        .iter()
+        .map(|b| b.name().len())
+        .max()
+        .unwrap_or(0)
+        .max(9);
+    println!("\n{title}");
+    print!("{:<SCENARIO$}", "scenario");
     for b in Backend::ALL {
-        print!(" {:>22}", b.name());
+        print!(" {:>width$}", b.name());
     }
     println!();
     for s in Scenario::ALL {
-        print!("{:<17}", s.name());
+        print!("{:<SCENARIO$}", s.name());
         for b in Backend::ALL {
             let runs: Vec<&RunResult> = results
                 .iter()
                 .filter(|r| r.backend == b.name() && r.scenario == *s)
                 .collect();
+            print!(" {:>width$}", cell(&runs));
+        }
+        println!();
+    }
+}
+
+/// Backend x scenario: median throughput over repeats, and the median p99.9 of registrations,
+/// as two tables that fit 100 columns.
+fn print_headline(results: &[RunResult]) {
+    let median = |v: Vec<f64>| Spread::of(v).map_or(f64::NAN, |s| s.median);
+    let capped = |runs: &[&RunResult]| {
+        if runs.iter().any(|r| r.capped) {
+            "*"
+        } else {
+            ""
+        }
+    };
+    print_table(
+        results,
+        "throughput (operations a second, median of repeats):",
+        |runs| {
             let tput = median(runs.iter().map(|r| r.ops_per_s).collect());
+            format!("{}{}", format::si(tput), capped(runs))
+        },
+    );
+    print_table(
+        results,
+        "register latency, p99.9 (median of repeats):",
+        |runs| {
             let p999 = median(
                 runs.iter()
                     .filter_map(|r| r.latency_ns.get(&Operation::Register))
                     .map(|p| p.p999 as f64)
                     .collect(),
             );
-            let capped = if runs.iter().any(|r| r.capped) {
-                "*"
-            } else {
-                ""
-            };
-            print!(
-                " {:>22}",
-                format!("{tput:.0}{capped} / {}", format::ns(p999))
-            );
-        }
-        println!();
+            format!("{}{}", format::ns(p999), capped(runs))
+        },
+    );
+    if results.iter().any(|r| r.capped) {
+        println!("* capped: the backend ran out of its time cap before finishing the plan");
     }
-    println!("(* capped: the backend ran out of its time cap before finishing the plan)");
 }

@@ -2,8 +2,8 @@
 //! registry backend with thousands of threads and injected faults, and a checker that proves
 //! every guarantee of the contract on the recorded history.
 //!
-//! - [`scenario`]: the workloads of PROTOCOL.md as plans of operations for actors (VMs, vCPUs,
-//!   devices), each on its own OS thread.
+//! - [`scenario`]: the workloads of the contract (docs/registry.md) as plans of operations for
+//!   actors (VMs, vCPUs, devices), each on its own OS thread.
 //! - [`runner`]: runs a plan on a backend, recording every call (start, end, outcome), every
 //!   callback, the state the run ends in, and per-operation latency in hdrhistogram.
 //! - [`checker`]: verifies the recorded history token by token: callbacks only inside calls,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use bypass_stress::InjectedPanic;
 use clap::Parser;
 
+mod ci_report;
 mod cli;
 mod commands;
 mod replay;

@@ -12,7 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bypass_reports::{CriterionData, Report, ReportInput, RunResult, read_results};
 use bypass_stress::scenario::Scenario;
 
-use crate::cli::{BAD_INPUT, CompareArgs, ReportArgs};
+use crate::cli::{CompareArgs, ReportArgs};
+use crate::commands::{bad_input, check_output_dir};
 use crate::suite::compare_scale;
 
 /// `path` as a shell word: quoted unless it is made of plain characters.
@@ -74,6 +75,33 @@ fn compare_line(quick: bool, repeat: impl std::fmt::Display, seed: u64, out: &Pa
     )
 }
 
+/// `text` after `first`, wrapped at word boundaries to `width` columns, continuation lines
+/// indented as far as `first` is long; each line ends with a newline.
+fn wrap(first: &str, text: &str, width: usize) -> String {
+    let indent = first.chars().count();
+    let mut out = first.to_string();
+    let mut column = indent;
+    let mut line_empty = true;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if !line_empty && column + 1 + len > width {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', indent));
+            column = indent;
+            line_empty = true;
+        }
+        if !line_empty {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += len;
+        line_empty = false;
+    }
+    out.push('\n');
+    out
+}
+
 fn now_unix_s() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -89,7 +117,14 @@ fn render(
     out: &Path,
     made_by: Option<String>,
 ) -> Result<PathBuf, String> {
+    check_output_dir(out)?;
     let results = read_results(results_path).map_err(|e| e.to_string())?;
+    if results.is_empty() {
+        return Err(format!(
+            "`{}` holds no runs (an empty results array): nothing to report",
+            results_path.display()
+        ));
+    }
     let criterion = CriterionData::read(criterion_dir);
     let mut commands = Vec::new();
     if !criterion.benchmarks.is_empty() {
@@ -134,7 +169,8 @@ fn render(
     }
     println!("recommendations:");
     for rec in &report.recommendations {
-        println!("  {:<31} {}", rec.workload.title(), rec.summary());
+        let title = format!("  {:<31} ", rec.workload.title());
+        print!("{}", wrap(&title, &rec.summary(), 100));
     }
     let html = written[0].clone();
     println!(
@@ -151,10 +187,7 @@ fn render(
 pub(crate) fn run(args: &ReportArgs) -> ExitCode {
     match render(&args.results, &args.criterion, &args.out, None) {
         Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(BAD_INPUT)
-        }
+        Err(e) => bad_input(e),
     }
 }
 
@@ -184,6 +217,18 @@ mod tests {
         r.seed = seed;
         r.scale = compare_scale(scenario, quick);
         r
+    }
+
+    #[test]
+    fn wraps_within_the_width() {
+        assert_eq!(
+            wrap("ab ", "one two three", 9),
+            "ab one\n   two\n   three\n"
+        );
+        assert_eq!(wrap("ab ", "", 9), "ab \n");
+        let long = wrap("  title ", &"word ".repeat(60), 100);
+        assert!(long.lines().all(|l| l.chars().count() <= 100), "{long}");
+        assert_eq!(long.split_whitespace().count(), 61);
     }
 
     #[test]

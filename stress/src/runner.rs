@@ -32,7 +32,7 @@ pub struct RunConfig {
     pub threads: Option<usize>,
     /// The seed of the plan.
     pub seed: u64,
-    /// Size relative to PROTOCOL.md's.
+    /// Size relative to the contract's workloads (docs/registry.md).
     pub scale: f64,
     /// How long each callback busy-waits.
     pub callback_cost: Duration,

@@ -1,5 +1,6 @@
-//! The stress scenarios: the workloads of PROTOCOL.md that production VMMs produce, as plans
-//! of operations for actors (a VM, a vCPU, a device) that run on their own threads.
+//! The stress scenarios: the workloads of the contract (docs/registry.md) that production VMMs
+//! produce, as plans of operations for actors (a VM, a vCPU, a device) that run on their own
+//! threads.
 //!
 //! A plan is fixed before the run from the seed, so a run can be repeated exactly. Each actor
 //! has the same number of phases; all threads finish a phase before any starts the next
@@ -103,7 +104,7 @@ pub const fn description(scenario: Scenario) -> &'static str {
     }
 }
 
-/// The plan of `scenario` at `scale` (1 is PROTOCOL.md's size), from `seed`.
+/// The plan of `scenario` at `scale` (1 is the contract's size, docs/registry.md), from `seed`.
 pub fn plan(scenario: Scenario, scale: f64, seed: u64, faults: Faults) -> Plan {
     let mut b = Builder {
         rng: StdRng::seed_from_u64(seed),

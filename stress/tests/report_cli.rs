@@ -2,68 +2,14 @@
 //! results schema's types, the files it writes, and its errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use bypass_reports::{Machine, Operation, Percentiles, RunResult, Scenario};
+use bypass_reports::Scenario;
 
-fn bypass(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bypass"))
-        .args(args)
-        .output()
-        .expect("run bypass")
-}
+mod common;
+use common::{bypass, run, text};
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A fresh directory for one test.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report_cli-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(backend: &str, scenario: Scenario, seed: u64, ops_per_s: f64) -> RunResult {
-    let percentiles = |base: u64| Percentiles {
-        count: 1000,
-        p50: base,
-        p99: base * 8,
-        p999: base * 30,
-        max: base * 200,
-    };
-    let mut latency_ns = std::collections::BTreeMap::new();
-    latency_ns.insert(Operation::Register, percentiles(400));
-    latency_ns.insert(Operation::Unregister, percentiles(300));
-    if scenario == Scenario::DeliveryLookup {
-        latency_ns.insert(Operation::Lookup, percentiles(40));
-    }
-    RunResult {
-        backend: backend.into(),
-        scenario,
-        threads: 8,
-        seed,
-        scale: 0.1,
-        ops: 20_000,
-        elapsed_s: 20_000.0 / ops_per_s,
-        ops_per_s,
-        latency_ns,
-        violations: 0,
-        peak_rss_bytes: 50 << 20,
-        machine: Machine {
-            cores: 2,
-            rustc: "rustc 1.95.0 (test)".into(),
-            cpu: "Test CPU".into(),
-            memory_bytes: 4 << 30,
-        },
-        capped: false,
-        skipped_ops: 0,
-        callback_cost_ns: 0,
-        fail_rate: 0.0,
-        panic_rate: 0.0,
-        check_s: 0.01,
-    }
+    common::temp_dir("report_cli", name)
 }
 
 /// Two repeats of three scenarios on three backends; `fast` is four times `slow`'s
@@ -192,4 +138,22 @@ fn errors_exit_with_status_2() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn an_empty_results_array_is_an_error() {
+    let dir = temp_dir("empty");
+    let results = dir.join("results.json");
+    std::fs::write(&results, "[]\n").unwrap();
+    let out = bypass(&[
+        "report",
+        "--results",
+        results.to_str().unwrap(),
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("holds no runs"), "{stderr}");
+    assert!(!dir.join("out").join("report.html").exists());
 }

@@ -1,14 +1,10 @@
 //! `bypass run` as an SRE meets it: bad input is a clear error with status 2, a clean run
 //! exits 0 and writes the JSON fields that reports read.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn bypass(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bypass"))
-        .args(args)
-        .output()
-        .expect("run bypass")
-}
+mod common;
+use common::bypass;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -31,11 +27,21 @@ fn bad_arguments_are_clear_errors() {
         (&["--callback-cost", "5"][..], "no unit"),
         (&["--callback-cost", "3 fortnights"][..], "unit"),
         (&["--scale", "0"][..], "not a scale"),
+        // What was expected, never Rust's parse error; negative numbers are numbers.
+        (&["--threads", "-1"][..], "negative"),
+        (&["--seed", "-1"][..], "negative"),
+        (&["--seed", "abc"][..], "is not a seed"),
+        (&["--scale", "-2"][..], "not a scale"),
+        (&["--callback-cost", "-1us"][..], "negative"),
+        (&["--time-cap", "-5s"][..], "negative"),
+        (&["--time-cap", "30"][..], "no unit"),
     ] {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
         let out = bypass(&args);
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(says), "{extra:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("invalid digit"), "{extra:?}");
+        assert!(!stderr(&out).contains("unexpected argument"), "{extra:?}");
     }
 }
 
@@ -144,4 +150,117 @@ fn same_seed_same_plan() {
             .collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn more_threads_than_actors_is_an_error_naming_the_most() {
+    for (scenario, threads, most) in [("delivery-lookup", "100", 8), ("irqfd-flood", "4000", 1024)]
+    {
+        let started = std::time::Instant::now();
+        let out = bypass(&[
+            "run",
+            "--backend",
+            "mutex-map",
+            "--scenario",
+            scenario,
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{scenario}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("--threads {most} or fewer")), "{err}");
+        assert!(out.stdout.is_empty(), "nothing ran: {err}");
+        assert!(started.elapsed().as_secs() < 30, "refused before the run");
+    }
+    // As many as there are actors is fine.
+    let out = bypass(&[
+        "run",
+        "--backend",
+        "mutex-map",
+        "--scenario",
+        "delivery-lookup",
+        "--scale",
+        "0.01",
+        "--threads",
+        "8",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_scale_beyond_the_memory_is_refused_with_the_estimate() {
+    let out = bypass(&[
+        "run",
+        "--backend",
+        "mutex-map",
+        "--scenario",
+        "delivery-lookup",
+        "--scale",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("would need about"), "{err}");
+    assert!(err.contains("of memory"), "{err}");
+    assert!(err.contains("GiB"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing ran: {err}");
+    let help = String::from_utf8_lossy(&bypass(&["run", "--help"]).stdout).into_owned();
+    assert!(help.contains("1 KiB per operation"), "{help}");
+}
+
+#[test]
+fn run_has_a_default_time_cap_and_zero_caps_are_errors() {
+    let help = String::from_utf8_lossy(&bypass(&["run", "--help"]).stdout).into_owned();
+    assert!(help.contains("[default: 60s]"), "{help}");
+    let base = [
+        "run",
+        "--backend",
+        "mutex-map",
+        "--scenario",
+        "vector-toggle",
+    ];
+    for cap in ["0", "0s", "0ms"] {
+        let args: Vec<&str> = base.iter().copied().chain(["--time-cap", cap]).collect();
+        let out = bypass(&args);
+        assert_eq!(out.status.code(), Some(2), "{cap}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("would check nothing"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let args: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain(["--time-cap", "none", "--scale", "0.01"])
+        .collect();
+    let out = bypass(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unwritable_json_path_fails_before_the_run() {
+    let dir = std::env::temp_dir().join(format!("bypass-run-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let blocker = dir.join("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let json = blocker.join("out.json");
+    let out = bypass(&[
+        "run",
+        "--backend",
+        "mutex-map",
+        "--scenario",
+        "irqfd-flood",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(blocker.to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("seed "), "refused before the run");
+    assert!(out.stdout.is_empty());
+    std::fs::remove_dir_all(&dir).ok();
 }
