@@ -668,15 +668,16 @@ impl Report {
         }
     }
 
-    /// The verdicts for a terminal, one a line: the default and its reason first, then each
-    /// workload's summary.
-    pub fn headline(&self) -> Vec<String> {
-        let mut lines = vec![match &self.default {
-            Some(d) => format!("default: {}", d.reason()),
-            None => "default: none (no workload has figures)".into(),
-        }];
+    /// The verdicts for a terminal, as (label, text): the default and its reason first, then
+    /// each workload's summary.
+    pub fn headline(&self) -> Vec<(String, String)> {
+        let default = match &self.default {
+            Some(d) => d.reason(),
+            None => "none (no workload has figures)".into(),
+        };
+        let mut lines = vec![("default".to_string(), default)];
         for rec in &self.recommendations {
-            lines.push(format!("{:<31} {}", rec.workload.title(), rec.summary()));
+            lines.push((rec.workload.title().to_string(), rec.summary()));
         }
         lines
     }
@@ -825,7 +826,9 @@ mod tests {
             .find("**Default backend: lockfree.**")
             .expect("the default");
         assert!(default < md.find("Generated").unwrap(), "{md}");
-        assert!(report.headline()[0].starts_with("default: lockfree wins boot storms"));
+        let (label, reason) = &report.headline()[0];
+        assert_eq!(label, "default");
+        assert!(reason.starts_with("lockfree wins boot storms"), "{reason}");
         // The charts that results alone allow: lookup from delivery-lookup, and latencies.
         let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
         assert_eq!(

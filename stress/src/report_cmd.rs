@@ -168,9 +168,8 @@ fn render(
         eprintln!("warning: {warning}");
     }
     println!("recommendations:");
-    for rec in &report.recommendations {
-        let title = format!("  {:<31} ", rec.workload.title());
-        print!("{}", wrap(&title, &rec.summary(), 100));
+    for (label, text) in report.headline() {
+        print!("{}", wrap(&format!("  {label:<31} "), &text, 100));
     }
     let html = written[0].clone();
     println!(
