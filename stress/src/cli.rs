@@ -43,8 +43,10 @@ pub(crate) enum Command {
     /// Exit status 1 if any guarantee was broken (the violations, the seed and a replayable
     /// trace are printed); 2 for bad arguments.
     Run(RunArgs),
-    /// Every backend over every scenario at a reduced size, with faults injected, within a
-    /// time budget; exit status 1 on any violation. This is what CI runs.
+    /// Every backend over every scenario at a reduced size, with faults and chaos injected,
+    /// then fresh seeds until the time budget is spent; exit status 1 on any violation (each
+    /// printed with the command that repeats its run and a trace for `bypass replay`), 2 if
+    /// the budget is too small for one pass. This is what CI runs.
     Ci(CiArgs),
     /// The main job: every backend over the scenario suite, results written to
     /// `DIR/results.json`, the headline table printed, and the report written to
@@ -209,6 +211,11 @@ pub(crate) struct RunArgs {
     /// capped.
     #[arg(long, value_parser = parse_duration)]
     pub(crate) time_cap: Option<Duration>,
+    /// Random yields and short spins inside callbacks and between each thread's calls, to
+    /// widen race windows; seeded by the value, or a random seed when none is given (always
+    /// printed).
+    #[arg(long, value_name = "SEED", num_args = 0..=1)]
+    pub(crate) chaos: Option<Option<u64>>,
     /// Also write the result as one JSON object to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,
@@ -216,8 +223,10 @@ pub(crate) struct RunArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct CiArgs {
-    /// Seconds the whole suite may take; runs that would overrun are capped.
-    #[arg(long, default_value = "300")]
+    /// Seconds to spend: every backend over every scenario once, then fresh seeds drawn at
+    /// random (hot-tokens weighted up) until the budget is spent. At least one pass must fit:
+    /// a smaller budget is an error (exit status 2).
+    #[arg(long, default_value = "240")]
     pub(crate) budget: u64,
     /// The seed of every plan; random when absent, and always printed.
     #[arg(long)]

@@ -63,6 +63,7 @@ fn run(backend: &str, scenario: Scenario, seed: u64, ops_per_s: f64) -> RunResul
         fail_rate: 0.0,
         panic_rate: 0.0,
         check_s: 0.01,
+        details: Default::default(),
     }
 }
 
