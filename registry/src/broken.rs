@@ -319,8 +319,9 @@ pub enum Bug {
     /// [`Sharded`]: an unregister removes its participant and releases the shard lock before
     /// the disconnect, which then races the token's next calls.
     UnlockBeforeDisconnect,
-    /// [`Sharded`]: `is_paired` reads the two sides under two acquisitions of the lock, so it
-    /// can answer `true` for a pairing that never existed.
+    /// [`Sharded`]: `is_paired` reads the two sides under two acquisitions of the lock (and
+    /// yields between them, as a preemption would), so it can answer `true` for a pairing that
+    /// never existed.
     TornRead,
     /// [`Sharded`]: an emptied entry is never removed from its shard.
     LeaksEntry,
@@ -469,7 +470,10 @@ impl Sharded {
             if !connection.is_connected() {
                 let mut shard = lock(self.shard(token));
                 if let Some(entry) = shard.get_mut(&token) {
-                    if S::slot(entry).as_ref().is_some_and(|p| Arc::ptr_eq(p, &new)) {
+                    if S::slot(entry)
+                        .as_ref()
+                        .is_some_and(|p| Arc::ptr_eq(p, &new))
+                    {
                         *S::slot(entry) = None;
                     }
                 }
@@ -559,8 +563,12 @@ impl Registry for Sharded {
     }
     fn is_paired(&self, token: Token) -> bool {
         if self.bug == Bug::TornRead {
-            // The bug: two loads, each under its own acquisition of the lock.
-            self.read(token, |e| e.producer.is_some()) && self.read(token, |e| e.consumer.is_some())
+            // The bug: two loads, each under its own acquisition of the lock. The yield stands
+            // for a preemption between them, which a loaded host makes at any time.
+            self.read(token, |e| e.producer.is_some()) && {
+                thread::yield_now();
+                self.read(token, |e| e.consumer.is_some())
+            }
         } else {
             self.read(token, |e| e.producer.is_some() && e.consumer.is_some())
         }
