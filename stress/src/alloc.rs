@@ -9,7 +9,7 @@
 //! Outside a window it adds one relaxed load to each allocation, so the throughput runs are not
 //! slowed by a shared counter; inside, the net count is the change of the process's live heap
 //! bytes, whichever thread allocates or frees. [`Heap`] reads it as a
-//! [`Meter`](bypass_registry::memory::Meter).
+//! [`Meter`].
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};

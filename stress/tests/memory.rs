@@ -23,10 +23,11 @@ fn turn() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn measure<R: Registry>(make: impl Fn() -> R) -> Footprint {
+/// The footprint of registries made by `make`, filled with `tokens` paired tokens a cycle.
+fn measure<R: Registry>(make: impl Fn() -> R, tokens: u64) -> Footprint {
     let window = Window::open();
     assert!(window.installed());
-    footprint(make, &Heap(&window), 2_000)
+    footprint(make, &Heap(&window), tokens)
 }
 
 #[test]
@@ -36,7 +37,7 @@ fn every_real_backend_gives_its_memory_back() {
     impl Visitor for V {
         type Output = Footprint;
         fn visit<R: Registry + Default + 'static>(self) -> Footprint {
-            measure(R::default)
+            measure(R::default, 2_000)
         }
     }
     for &backend in Backend::ALL {
@@ -50,24 +51,24 @@ fn every_real_backend_gives_its_memory_back() {
 #[test]
 fn a_leaked_entry_is_caught() {
     let _turn = turn();
-    let f = measure(|| Sharded::new(Bug::LeaksEntry));
+    let f = measure(|| Sharded::new(Bug::LeaksEntry), 300);
     let leak = f
         .leak()
         .expect("an emptied entry never removed grows every cycle");
     assert!(leak.contains("grew by"), "{leak}");
-    assert_eq!(measure(|| Sharded::new(Bug::None)).leak(), None);
+    assert_eq!(measure(|| Sharded::new(Bug::None), 300).leak(), None);
 }
 
 #[test]
 fn a_leaked_snapshot_is_caught() {
     let _turn = turn();
-    let f = measure(|| Snapshots::new(Bug::LeaksSnapshot));
+    let f = measure(|| Snapshots::new(Bug::LeaksSnapshot), 300);
     let leak = f.leak().expect("a snapshot never retired stays live");
     assert!(
         leak.contains("after the registry was emptied and dropped"),
         "{leak}"
     );
-    assert_eq!(measure(|| Snapshots::new(Bug::None)).leak(), None);
+    assert_eq!(measure(|| Snapshots::new(Bug::None), 300).leak(), None);
 }
 
 #[test]
