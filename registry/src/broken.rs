@@ -22,6 +22,7 @@ use std::time::Duration;
 use crate::error::{RegisterError, UnregisterError};
 use crate::pair::{ConsumerRole, Pair, ProducerRole, Role, Strong};
 use crate::participant::{CallbackError, Consumer, Producer};
+use crate::protocol::{self, Connection, Disconnection, RegistryId};
 use crate::registry::{Population, RegisterConsumerResult, RegisterProducerResult, Registry};
 use crate::token::Token;
 
@@ -291,6 +292,494 @@ impl Registry for Broken {
         Population {
             producers: state.values().filter(|s| s.0.producer.is_some()).count(),
             consumers: state.values().filter(|s| s.0.consumer.is_some()).count(),
+        }
+    }
+}
+
+/// A bug of a [`Sharded`] or [`Snapshots`] backend: the classes of one-edit bugs found in real
+/// sharded, copy-on-write and lock-free designs, each breaking one guarantee. `Bug::None` is the
+/// design without a bug, to show the checkers accept it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bug {
+    /// No bug.
+    None,
+    /// [`Sharded`]: a register stores its participant and releases the shard lock before the
+    /// connect callbacks run, so another call of the token runs its callbacks meanwhile.
+    EarlyUnlock,
+    /// [`Sharded`]: an unregister removes its participant and releases the shard lock before
+    /// the disconnect, which then races the token's next calls.
+    UnlockBeforeDisconnect,
+    /// [`Sharded`]: `is_paired` reads the two sides under two acquisitions of the lock (and
+    /// yields between them, as a preemption would), so it can answer `true` for a pairing that
+    /// never existed.
+    TornRead,
+    /// [`Sharded`]: an emptied entry is never removed from its shard.
+    LeaksEntry,
+    /// [`Sharded`]: an unregister marks its side retired instead of removing it, and the reads
+    /// ignore the mark.
+    IgnoresRetired,
+    /// [`Sharded`]: an unregister removes its participant only once the disconnect returned
+    /// without a panic, so a panicking disconnect leaves it registered.
+    PublishAfterPanic,
+    /// [`Snapshots`]: writers lock only their token while they copy, change and publish the
+    /// snapshot, so writers of two tokens lose one another's update.
+    LostUpdate,
+    /// [`Snapshots`]: a replaced snapshot is never freed.
+    LeaksSnapshot,
+}
+
+/// One token's participants in a [`Sharded`] shard; `retired` marks a side that
+/// [`Bug::IgnoresRetired`] unregistered without removing it.
+#[derive(Default)]
+struct Entry {
+    producer: Option<Arc<dyn Producer>>,
+    consumer: Option<Arc<dyn Consumer>>,
+    retired: [bool; 2],
+}
+
+impl Entry {
+    fn is_empty(&self) -> bool {
+        self.producer.is_none() && self.consumer.is_none()
+    }
+
+    /// The side of `S`, if registered (a retired one is not).
+    fn live<S: SideOf + ?Sized>(&self) -> Option<&Arc<S>> {
+        S::slot_ref(self).filter(|_| !self.retired[S::INDEX])
+    }
+}
+
+/// Producer or consumer: where each lives in an [`Entry`] and in a snapshot, and how it
+/// connects to the other.
+trait SideOf: Send + Sync + 'static {
+    type Other: SideOf<Other = Self> + ?Sized;
+    const INDEX: usize;
+    fn slot(entry: &mut Entry) -> &mut Option<Arc<Self>>;
+    fn slot_ref(entry: &Entry) -> Option<&Arc<Self>>;
+    fn connect(id: RegistryId, t: Token, me: &Self, other: &Self::Other) -> Connection;
+    fn disconnect(id: RegistryId, t: Token, me: &Self, other: &Self::Other) -> Disconnection;
+}
+
+impl SideOf for dyn Producer {
+    type Other = dyn Consumer;
+    const INDEX: usize = 0;
+    fn slot(entry: &mut Entry) -> &mut Option<Arc<Self>> {
+        &mut entry.producer
+    }
+    fn slot_ref(entry: &Entry) -> Option<&Arc<Self>> {
+        entry.producer.as_ref()
+    }
+    fn connect(id: RegistryId, t: Token, me: &Self, other: &Self::Other) -> Connection {
+        protocol::connect(id, t, me, other)
+    }
+    fn disconnect(id: RegistryId, t: Token, me: &Self, other: &Self::Other) -> Disconnection {
+        protocol::disconnect(id, t, me, other)
+    }
+}
+
+impl SideOf for dyn Consumer {
+    type Other = dyn Producer;
+    const INDEX: usize = 1;
+    fn slot(entry: &mut Entry) -> &mut Option<Arc<Self>> {
+        &mut entry.consumer
+    }
+    fn slot_ref(entry: &Entry) -> Option<&Arc<Self>> {
+        entry.consumer.as_ref()
+    }
+    fn connect(id: RegistryId, t: Token, me: &Self, other: &Self::Other) -> Connection {
+        protocol::connect(id, t, other, me)
+    }
+    fn disconnect(id: RegistryId, t: Token, me: &Self, other: &Self::Other) -> Disconnection {
+        protocol::disconnect(id, t, other, me)
+    }
+}
+
+/// Finishes a register that ran `connection`: `keep` stores the participant if connected,
+/// else it is handed back; then a callback's panic resumes. (The real backends go through
+/// [`crate::registration`]; these broken ones keep their flawed locking in view.)
+fn commit<T>(
+    connection: Connection,
+    participant: T,
+    keep: impl FnOnce(T),
+) -> Result<(), RegisterError<T>> {
+    let (outcome, panic) = connection.into_parts();
+    let result = match outcome {
+        Ok(()) => {
+            keep(participant);
+            Ok(())
+        }
+        Err(Some(error)) => Err(RegisterError::ConnectFailed { participant, error }),
+        Err(None) => Ok(()),
+    };
+    if let Some(payload) = panic {
+        std::panic::resume_unwind(payload);
+    }
+    result
+}
+
+/// Returns `value` once `disconnection` is over, or resumes a callback's panic.
+fn finish<T>(disconnection: Disconnection, value: T) -> T {
+    if let Some(payload) = disconnection.into_panic() {
+        std::panic::resume_unwind(payload);
+    }
+    value
+}
+
+type Shard = Mutex<HashMap<Token, Entry>>;
+
+/// A sharded registry: tokens hashed over 16 shards, each a std mutex over a map, held for
+/// a whole call, callbacks included; correct but for its [`Bug`]. Like [`Broken`], it has no
+/// re-entrancy detection.
+pub struct Sharded {
+    bug: Bug,
+    id: RegistryId,
+    shards: Box<[Shard]>,
+}
+
+impl std::fmt::Debug for Sharded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sharded").field("bug", &self.bug).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Sharded {
+    /// An empty registry with `bug`.
+    pub fn new(bug: Bug) -> Sharded {
+        Sharded {
+            bug,
+            id: RegistryId::new(),
+            shards: (0..16).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn shard(&self, token: Token) -> &Shard {
+        &self.shards[(token.get() % self.shards.len() as u64) as usize]
+    }
+
+    /// Removes `token`'s entry if it is empty (never, with [`Bug::LeaksEntry`]).
+    fn tidy(&self, shard: &mut HashMap<Token, Entry>, token: Token) {
+        if self.bug != Bug::LeaksEntry && shard.get(&token).is_some_and(Entry::is_empty) {
+            shard.remove(&token);
+        }
+    }
+
+    fn register<S: SideOf + ?Sized>(
+        &self,
+        token: Token,
+        new: Arc<S>,
+    ) -> Result<(), RegisterError<Arc<S>>> {
+        let mut shard = lock(self.shard(token));
+        let entry = shard.entry(token).or_default();
+        if entry.retired[S::INDEX] {
+            *S::slot(entry) = None;
+            entry.retired[S::INDEX] = false;
+        }
+        if S::slot(entry).is_some() {
+            return Err(RegisterError::Duplicate(new));
+        }
+        let Some(partner) = S::Other::slot_ref(entry).cloned() else {
+            *S::slot(entry) = Some(new);
+            return Ok(());
+        };
+        if self.bug == Bug::EarlyUnlock {
+            *S::slot(entry) = Some(new.clone());
+            drop(shard);
+            let connection = S::connect(self.id, token, &new, &partner);
+            if !connection.is_connected() {
+                let mut shard = lock(self.shard(token));
+                if let Some(entry) = shard.get_mut(&token) {
+                    if S::slot(entry)
+                        .as_ref()
+                        .is_some_and(|p| Arc::ptr_eq(p, &new))
+                    {
+                        *S::slot(entry) = None;
+                    }
+                }
+                self.tidy(&mut shard, token);
+            }
+            return commit(connection, new, drop);
+        }
+        let connection = S::connect(self.id, token, &new, &partner);
+        commit(connection, new, |new| *S::slot(entry) = Some(new))
+    }
+
+    fn unregister<S: SideOf + ?Sized>(&self, token: Token) -> Result<Arc<S>, UnregisterError> {
+        let mut shard = lock(self.shard(token));
+        let entry = shard
+            .get_mut(&token)
+            .filter(|e| e.live::<S>().is_some())
+            .ok_or(UnregisterError::NotRegistered)?;
+        let partner = entry.live::<S::Other>().cloned();
+        let leaving = match self.bug {
+            Bug::IgnoresRetired => {
+                entry.retired[S::INDEX] = true;
+                S::slot(entry).clone()
+            }
+            Bug::PublishAfterPanic if partner.is_some() => S::slot(entry).clone(),
+            _ => S::slot(entry).take(),
+        }
+        .expect("checked above");
+        let Some(partner) = partner else {
+            self.tidy(&mut shard, token);
+            return Ok(leaving);
+        };
+        match self.bug {
+            Bug::UnlockBeforeDisconnect => {
+                self.tidy(&mut shard, token);
+                drop(shard);
+                Ok(finish(
+                    S::disconnect(self.id, token, &leaving, &partner),
+                    leaving,
+                ))
+            }
+            Bug::PublishAfterPanic => {
+                // The bug: a disconnect callback's panic resumes here, before the removal.
+                finish(S::disconnect(self.id, token, &leaving, &partner), ());
+                *S::slot(entry) = None;
+                self.tidy(&mut shard, token);
+                Ok(leaving)
+            }
+            _ => {
+                let disconnection = S::disconnect(self.id, token, &leaving, &partner);
+                self.tidy(&mut shard, token);
+                drop(shard);
+                Ok(finish(disconnection, leaving))
+            }
+        }
+    }
+
+    /// Reads `token`'s entry (an empty one if it has none), ignoring retired marks with
+    /// [`Bug::IgnoresRetired`].
+    fn read<T>(&self, token: Token, read: impl FnOnce(&Entry) -> T) -> T {
+        let shard = lock(self.shard(token));
+        let empty = Entry::default();
+        let entry = shard.get(&token).unwrap_or(&empty);
+        if self.bug == Bug::IgnoresRetired {
+            read(entry)
+        } else {
+            read(&Entry {
+                producer: entry.live::<dyn Producer>().cloned(),
+                consumer: entry.live::<dyn Consumer>().cloned(),
+                retired: [false; 2],
+            })
+        }
+    }
+}
+
+impl Registry for Sharded {
+    fn name(&self) -> &'static str {
+        "broken-sharded"
+    }
+    fn register_producer(&self, token: Token, p: Arc<dyn Producer>) -> RegisterProducerResult {
+        self.register(token, p)
+    }
+    fn register_consumer(&self, token: Token, c: Arc<dyn Consumer>) -> RegisterConsumerResult {
+        self.register(token, c)
+    }
+    fn unregister_producer(&self, token: Token) -> Result<Arc<dyn Producer>, UnregisterError> {
+        self.unregister::<dyn Producer>(token)
+    }
+    fn unregister_consumer(&self, token: Token) -> Result<Arc<dyn Consumer>, UnregisterError> {
+        self.unregister::<dyn Consumer>(token)
+    }
+    fn is_paired(&self, token: Token) -> bool {
+        if self.bug == Bug::TornRead {
+            // The bug: two loads, each under its own acquisition of the lock. The yield stands
+            // for a preemption between them, which a loaded host makes at any time.
+            self.read(token, |e| e.producer.is_some()) && {
+                thread::yield_now();
+                self.read(token, |e| e.consumer.is_some())
+            }
+        } else {
+            self.read(token, |e| e.producer.is_some() && e.consumer.is_some())
+        }
+    }
+    fn producer(&self, token: Token) -> Option<Arc<dyn Producer>> {
+        self.read(token, |e| e.producer.clone())
+    }
+    fn consumer(&self, token: Token) -> Option<Arc<dyn Consumer>> {
+        self.read(token, |e| e.consumer.clone())
+    }
+    fn population(&self) -> Population {
+        let mut count = Population::default();
+        for shard in self.shards.iter() {
+            for e in lock(shard).values() {
+                count.producers += usize::from(e.live::<dyn Producer>().is_some());
+                count.consumers += usize::from(e.live::<dyn Consumer>().is_some());
+            }
+        }
+        count
+    }
+}
+
+/// The state a [`Snapshots`] backend publishes: every token's entry.
+type Snapshot = HashMap<Token, Entry>;
+
+/// A copy-on-write registry, as an RCU design: readers take the current snapshot; a writer
+/// holds the writer lock for its whole call, callbacks included, copies the snapshot, changes
+/// the copy and publishes it. Correct but for its [`Bug`].
+pub struct Snapshots {
+    bug: Bug,
+    id: RegistryId,
+    writer: Mutex<()>,
+    /// The per-token locks that [`Bug::LostUpdate`] takes instead of the writer lock.
+    token_locks: Box<[Mutex<()>]>,
+    current: Mutex<Arc<Snapshot>>,
+}
+
+impl std::fmt::Debug for Snapshots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshots").field("bug", &self.bug).finish()
+    }
+}
+
+impl Snapshots {
+    /// An empty registry with `bug`.
+    pub fn new(bug: Bug) -> Snapshots {
+        Snapshots {
+            bug,
+            id: RegistryId::new(),
+            writer: Mutex::default(),
+            token_locks: (0..64).map(|_| Mutex::default()).collect(),
+            current: Mutex::new(Arc::default()),
+        }
+    }
+
+    fn load(&self) -> Arc<Snapshot> {
+        lock(&self.current).clone()
+    }
+
+    /// Publishes `token`'s new entry, in a copy of `base`.
+    fn publish(&self, base: &Snapshot, token: Token, entry: Entry) {
+        let mut next: Snapshot = base
+            .iter()
+            .filter(|(t, _)| **t != token)
+            .map(|(t, e)| {
+                let copy = Entry {
+                    producer: e.producer.clone(),
+                    consumer: e.consumer.clone(),
+                    retired: e.retired,
+                };
+                (*t, copy)
+            })
+            .collect();
+        if !entry.is_empty() {
+            next.insert(token, entry);
+        }
+        let old = std::mem::replace(&mut *lock(&self.current), Arc::new(next));
+        if self.bug == Bug::LeaksSnapshot {
+            // The bug: the replaced snapshot is never retired.
+            std::mem::forget(old);
+        }
+    }
+
+    /// Runs a write of `token` under the writer lock (only the token's lock with
+    /// [`Bug::LostUpdate`]): `write` gets the snapshot and returns the token's new entry.
+    fn write<T>(&self, token: Token, write: impl FnOnce(&Snapshot) -> (Option<Entry>, T)) -> T {
+        let _guard = if self.bug == Bug::LostUpdate {
+            lock(&self.token_locks[(token.get() % self.token_locks.len() as u64) as usize])
+        } else {
+            lock(&self.writer)
+        };
+        let base = self.load();
+        let (entry, out) = write(&base);
+        if let Some(entry) = entry {
+            self.publish(&base, token, entry);
+        }
+        out
+    }
+
+    fn register<S: SideOf + ?Sized>(
+        &self,
+        token: Token,
+        new: Arc<S>,
+    ) -> Result<(), RegisterError<Arc<S>>> {
+        // `Err`: a duplicate; `Ok(None)`: registered alone; `Ok(Some)`: the connect, its
+        // participant already published if it connected.
+        let connection = self.write(token, |base| {
+            let mut entry = copy_entry(base.get(&token));
+            if S::slot(&mut entry).is_some() {
+                return (None, Err(()));
+            }
+            let Some(partner) = S::Other::slot_ref(&entry).cloned() else {
+                *S::slot(&mut entry) = Some(new.clone());
+                return (Some(entry), Ok(None));
+            };
+            let connection = S::connect(self.id, token, &new, &partner);
+            if !connection.is_connected() {
+                return (None, Ok(Some(connection)));
+            }
+            *S::slot(&mut entry) = Some(new.clone());
+            (Some(entry), Ok(Some(connection)))
+        });
+        match connection {
+            Err(()) => Err(RegisterError::Duplicate(new)),
+            Ok(None) => Ok(()),
+            Ok(Some(connection)) => commit(connection, new, drop),
+        }
+    }
+
+    fn unregister<S: SideOf + ?Sized>(&self, token: Token) -> Result<Arc<S>, UnregisterError> {
+        let (leaving, disconnection) = self.write(token, |base| {
+            let mut entry = copy_entry(base.get(&token));
+            let Some(leaving) = S::slot(&mut entry).take() else {
+                return (None, Err(UnregisterError::NotRegistered));
+            };
+            let disconnection = S::Other::slot_ref(&entry)
+                .cloned()
+                .map(|partner| S::disconnect(self.id, token, &leaving, &partner));
+            (Some(entry), Ok((leaving, disconnection)))
+        })?;
+        Ok(match disconnection {
+            Some(d) => finish(d, leaving),
+            None => leaving,
+        })
+    }
+}
+
+fn copy_entry(entry: Option<&Entry>) -> Entry {
+    entry.map_or_else(Entry::default, |e| Entry {
+        producer: e.producer.clone(),
+        consumer: e.consumer.clone(),
+        retired: e.retired,
+    })
+}
+
+impl Registry for Snapshots {
+    fn name(&self) -> &'static str {
+        "broken-snapshots"
+    }
+    fn register_producer(&self, token: Token, p: Arc<dyn Producer>) -> RegisterProducerResult {
+        self.register(token, p)
+    }
+    fn register_consumer(&self, token: Token, c: Arc<dyn Consumer>) -> RegisterConsumerResult {
+        self.register(token, c)
+    }
+    fn unregister_producer(&self, token: Token) -> Result<Arc<dyn Producer>, UnregisterError> {
+        self.unregister::<dyn Producer>(token)
+    }
+    fn unregister_consumer(&self, token: Token) -> Result<Arc<dyn Consumer>, UnregisterError> {
+        self.unregister::<dyn Consumer>(token)
+    }
+    fn is_paired(&self, token: Token) -> bool {
+        self.load()
+            .get(&token)
+            .is_some_and(|e| e.producer.is_some() && e.consumer.is_some())
+    }
+    fn producer(&self, token: Token) -> Option<Arc<dyn Producer>> {
+        self.load().get(&token).and_then(|e| e.producer.clone())
+    }
+    fn consumer(&self, token: Token) -> Option<Arc<dyn Consumer>> {
+        self.load().get(&token).and_then(|e| e.consumer.clone())
+    }
+    fn population(&self) -> Population {
+        let snapshot = self.load();
+        Population {
+            producers: snapshot.values().filter(|e| e.producer.is_some()).count(),
+            consumers: snapshot.values().filter(|e| e.consumer.is_some()).count(),
         }
     }
 }

@@ -19,6 +19,7 @@
 //!   as the model, traces and checkers name them.
 //! - [`model`]: the contract as a plain sequential state machine, the executable spec.
 //! - [`trace`]: the replay format: parse a trace, replay it on a backend or the model, render.
+//! - [`memory`]: whether a registry gives its memory back, read from a meter of live bytes.
 //!
 //! With the `kit` feature, for the test suites of backends and of the tools that check them:
 //! `conformance`, the kit every backend passes; `probe`, the recording participants it uses;
@@ -62,6 +63,7 @@ pub mod bus;
 #[cfg(feature = "kit")]
 pub mod conformance;
 mod error;
+pub mod memory;
 pub mod model;
 pub mod op;
 pub mod pair;

@@ -136,6 +136,9 @@ named! {
         RestoreStorm = "restore-storm",
         /// `delivery-lookup`: the interrupt path, mostly lookups.
         DeliveryLookup = "delivery-lookup",
+        /// `hot-tokens`: many threads making every kind of call on a few tokens, to race
+        /// every state change against reads.
+        HotTokens = "hot-tokens",
     }
 }
 
@@ -175,6 +178,11 @@ named! {
         Lookup = "lookup",
         /// The registry counted participants after every token was unregistered.
         NotEmpty = "not-empty",
+        /// `population()` returned a count outside the bounds of the calls in flight.
+        Population = "population",
+        /// The registry's memory did not come back: live bytes grew over fill-and-empty
+        /// cycles, or stayed above the baseline once it was dropped.
+        MemoryLeak = "memory-leak",
     }
 }
 
@@ -287,6 +295,36 @@ pub struct RunResult {
     /// Time the checker took, in seconds.
     #[serde(default)]
     pub check_s: f64,
+    /// What the stress harness added later: chaos, injected faults, memory. Flattened, so
+    /// its fields sit beside the others in the JSON.
+    #[serde(flatten)]
+    pub details: RunDetails,
+}
+
+/// The figures of a run added after the first version of `results.json`; each is absent from
+/// the JSON when the run did not make it, so older files read and reserialize unchanged.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunDetails {
+    /// The seed of the random yields and spins injected into callbacks and between calls
+    /// (`--chaos`); absent when the run injected none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chaos_seed: Option<u64>,
+    /// The faults the run injected, counted as they fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected: Option<Injected>,
+    /// The registry's heap bytes per live token (a producer and a consumer each), measured by
+    /// filling a fresh registry; absent when the run did not measure memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_token: Option<f64>,
+}
+
+/// The faults a run injected, counted as they fired.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Injected {
+    /// `add_*` callbacks that returned an error.
+    pub add_failures: u64,
+    /// Callbacks that panicked.
+    pub panics: u64,
 }
 
 fn one() -> f64 {
@@ -333,5 +371,24 @@ mod tests {
         let results: Vec<RunResult> = serde_json::from_str(text).unwrap();
         assert!(results.len() > 100);
         assert_eq!(serde_json::to_string_pretty(&results).unwrap() + "\n", text);
+    }
+
+    #[test]
+    fn the_optional_figures_round_trip() {
+        let text = include_str!("../reference/results.json");
+        let mut result = serde_json::from_str::<Vec<RunResult>>(text).unwrap()[0].clone();
+        assert_eq!(result.details, RunDetails::default());
+        result.details = RunDetails {
+            chaos_seed: Some(7),
+            injected: Some(Injected {
+                add_failures: 3,
+                panics: 1,
+            }),
+            bytes_per_token: Some(212.5),
+        };
+        let text = serde_json::to_string(&result).unwrap();
+        assert!(text.contains("\"chaos_seed\":7"), "{text}");
+        let again: RunResult = serde_json::from_str(&text).unwrap();
+        assert_eq!(again, result);
     }
 }

@@ -29,8 +29,10 @@ use bypass_registry::{Callback, Side};
 use bypass_reports::schema::ViolationKind;
 use rayon::prelude::*;
 
+use bypass_registry::op::Outcome;
+
 use crate::history::{
-    History, Observed, OpKind, OpRecord, ParticipantEnd, QuietState, Recorded, TokenLog,
+    History, Observed, OpKind, OpRecord, ParticipantEnd, PopRecord, QuietState, Recorded, TokenLog,
 };
 use crate::violation::Violation;
 
@@ -50,8 +52,137 @@ pub(crate) fn check(history: History) -> Vec<Violation> {
         ));
     }
     violations.extend(participant_checks(&history.participants));
+    violations.extend(population_bounds(&history.ops, &history.pops));
     violations.extend(check_tokens(&history.ops, &history.logs));
     violations
+}
+
+/// When each participant of one side was registered: the starts and returns of the calls
+/// that registered them, and of the unregisters that handed them back, each sorted.
+#[derive(Default)]
+struct Lifetimes {
+    register_invoke: Vec<u64>,
+    register_response: Vec<u64>,
+    unregister_invoke: Vec<u64>,
+    unregister_response: Vec<u64>,
+}
+
+impl Lifetimes {
+    /// How many of them `population()` may count if it ran from `a` to `b`: at least those
+    /// surely registered throughout (registered by `a`, not leaving before `b`), at most those
+    /// possibly registered at some instant (registering by `b`, not gone before `a`).
+    fn bounds(&self, a: u64, b: u64) -> (usize, usize) {
+        let count = |v: &[u64], below: u64| v.partition_point(|&x| x < below);
+        let lower = count(&self.register_response, a.saturating_add(1))
+            .saturating_sub(count(&self.unregister_invoke, b));
+        let upper =
+            count(&self.register_invoke, b.saturating_add(1)) - count(&self.unregister_response, a);
+        (lower, upper)
+    }
+}
+
+/// R-POP: each `population()` lies within what the registers and unregisters in flight
+/// allow: exact with none in flight.
+fn population_bounds(ops: &[OpRecord], pops: &[PopRecord]) -> Option<Violation> {
+    if pops.is_empty() {
+        return None;
+    }
+    let handed: HashMap<u64, &OpRecord> = ops
+        .iter()
+        .filter_map(|op| op.handed.map(|h| (h, op)))
+        .collect();
+    // A panic in a disconnect callback still removes the participant, but hands nothing back:
+    // such a participant left during one of its token and side's panicked unregisters.
+    let mut panicked: HashMap<(u64, usize), Vec<&OpRecord>> = HashMap::new();
+    for op in ops {
+        if let (OpKind::Unregister(side), Observed::Outcome(Outcome::Panicked)) =
+            (op.kind, op.observed)
+        {
+            panicked
+                .entry((op.token, side as usize))
+                .or_default()
+                .push(op);
+        }
+    }
+    let mut sides: [Lifetimes; 2] = Default::default();
+    for op in ops {
+        let OpKind::Register(side) = op.kind else {
+            continue;
+        };
+        let back = handed.get(&op.id);
+        let leaving = panicked
+            .get(&(op.token, side as usize))
+            .map_or(&[][..], Vec::as_slice);
+        // A participant was registered if its call said so, or if one that panicked (in a
+        // `start`, after connecting) was later handed back or could have left in a panic.
+        let (surely, maybe) = match op.observed {
+            Observed::Outcome(Outcome::Ok) => (true, true),
+            Observed::Outcome(Outcome::Panicked) => (back.is_some(), !leaving.is_empty()),
+            _ => (false, false),
+        };
+        if !(surely || maybe) {
+            continue;
+        }
+        let l = &mut sides[side as usize];
+        l.register_invoke.push(op.invoke);
+        let (left_from, left_by) = match back {
+            Some(u) => (Some(u.invoke), Some(u.response)),
+            // Not handed back: it left at the earliest in a panicked unregister that had not
+            // returned when it began registering, and at the latest by the end of the first
+            // that began after it was registered (unless it never left).
+            None => (
+                leaving
+                    .iter()
+                    .filter(|u| u.response >= op.invoke)
+                    .map(|u| u.invoke)
+                    .min(),
+                leaving
+                    .iter()
+                    .filter(|u| u.invoke >= op.response)
+                    .min_by_key(|u| u.invoke)
+                    .map(|u| u.response),
+            ),
+        };
+        l.unregister_response.extend(left_by);
+        // The lower bound counts only the participants surely registered.
+        if surely {
+            l.register_response.push(op.response);
+            l.unregister_invoke.extend(left_from);
+        }
+    }
+    for l in &mut sides {
+        for v in [
+            &mut l.register_invoke,
+            &mut l.register_response,
+            &mut l.unregister_invoke,
+            &mut l.unregister_response,
+        ] {
+            v.sort_unstable();
+        }
+    }
+    let mut wrong = pops.iter().filter_map(|pop| {
+        [Side::Producer, Side::Consumer].into_iter().find_map(|side| {
+            let got = match side {
+                Side::Producer => pop.population.producers,
+                Side::Consumer => pop.population.consumers,
+            };
+            let (lower, upper) = sides[side as usize].bounds(pop.invoke, pop.response);
+            (got < lower || got > upper).then(|| format!(
+                "population() counted {got} {side}s, but the calls in flight allow only {lower} to {upper}"
+            ))
+        })
+    });
+    let first = wrong.next()?;
+    let more = wrong.count();
+    Some(Violation::new(
+        ViolationKind::Population,
+        None,
+        if more == 0 {
+            first
+        } else {
+            format!("{first} (and {more} more calls out of bounds)")
+        },
+    ))
 }
 
 /// With no call in flight, a token is paired exactly when both sides are registered.
@@ -184,6 +315,14 @@ pub(crate) fn check_token(
         .map_err(|message| fail(ViolationKind::Linearizability, message))
 }
 
+/// A participant as a message names it: by the id of the call that registered it.
+fn name(who: Option<u64>) -> String {
+    match who {
+        Some(id) => format!("the participant registered by call {id}"),
+        None => "none".to_string(),
+    }
+}
+
 /// The token's calls in the order they started, as a replay trace (reads and panics, which
 /// traces cannot express, as comments).
 fn replay_trace(ops: &[OpRecord]) -> String {
@@ -207,25 +346,41 @@ fn replay_trace(ops: &[OpRecord]) -> String {
                 token: op.token,
             }
             .to_string(),
-            OpKind::IsPaired | OpKind::Has(_) => continue,
+            OpKind::IsPaired | OpKind::Who(_) => continue,
         };
         let outcome = match op.observed {
             Observed::Outcome(o) => o.to_string(),
             Observed::Bool(b) => b.to_string(),
+            Observed::Who(w) => format!("{w:?}"),
         };
         out.push_str(&format!("{line:<40} # returned {outcome}\n"));
     }
     out
 }
 
-type SlotState = (Option<Behaviour>, Option<Behaviour>);
+/// The token's state in the model, and who is registered on each side (the ids of the calls
+/// that registered them).
+#[derive(Clone)]
+struct State {
+    model: Model,
+    producer: Option<u64>,
+    consumer: Option<u64>,
+}
+
+type Key = (
+    usize,
+    Vec<usize>,
+    (Option<Behaviour>, Option<Behaviour>),
+    Option<u64>,
+    Option<u64>,
+);
 
 struct Linearizer<'a> {
     token: u64,
     ops: &'a [OpRecord],
     events: &'a [Vec<(Side, Callback)>],
     done: Vec<bool>,
-    seen: HashSet<(usize, Vec<usize>, SlotState)>,
+    seen: HashSet<Key>,
     /// The most calls linearized in any branch, and why the next could not be.
     deepest: (usize, String),
 }
@@ -243,7 +398,12 @@ impl<'a> Linearizer<'a> {
     }
 
     fn run(mut self) -> Result<(), String> {
-        if self.search(0, 0, Model::new()) {
+        let start = State {
+            model: Model::new(),
+            producer: None,
+            consumer: None,
+        };
+        if self.search(0, 0, start) {
             Ok(())
         } else {
             let (depth, why) = self.deepest;
@@ -254,62 +414,61 @@ impl<'a> Linearizer<'a> {
         }
     }
 
-    /// Whether op `i` applied to `model` gives what was recorded; on success, the new model.
-    fn step(&self, model: &Model, i: usize) -> Result<Model, String> {
+    /// Whether op `i` applied to `state` gives what was recorded; on success, the new state.
+    fn step(&self, state: &State, i: usize) -> Result<State, String> {
         let op = &self.ops[i];
         let t = self.token;
-        let (producer, consumer) = model.slot(t);
-        let observed = |what: &str, got: bool, want: bool| {
-            if got == want {
-                Ok(model.clone())
-            } else {
-                Err(format!("{what} returned {got}, but the state says {want}"))
-            }
+        let registered = |side| match side {
+            Side::Producer => state.producer,
+            Side::Consumer => state.consumer,
         };
-        let trace_op = match op.kind {
-            OpKind::IsPaired => {
-                let Observed::Bool(b) = op.observed else {
-                    unreachable!()
+        let trace_op = match (op.kind, op.observed) {
+            (OpKind::IsPaired, Observed::Bool(b)) => {
+                let want = state.producer.is_some() && state.consumer.is_some();
+                return if b == want {
+                    Ok(state.clone())
+                } else {
+                    Err(format!(
+                        "is_paired({t}) returned {b}, but the state says {want}"
+                    ))
                 };
-                return observed(
-                    &format!("is_paired({t})"),
-                    b,
-                    producer.is_some() && consumer.is_some(),
-                );
             }
-            OpKind::Has(side) => {
-                let Observed::Bool(b) = op.observed else {
-                    unreachable!()
+            (OpKind::Who(side), Observed::Who(who)) => {
+                let want = registered(side);
+                return if who == want {
+                    Ok(state.clone())
+                } else {
+                    Err(format!(
+                        "{side}({t}) returned {}, but the state says {}",
+                        name(who),
+                        name(want)
+                    ))
                 };
-                let want = match side {
-                    Side::Producer => producer.is_some(),
-                    Side::Consumer => consumer.is_some(),
-                };
-                return observed(&format!("{side}({t})"), b, want);
             }
-            OpKind::Register(side) => Op::Register {
+            (OpKind::Register(side), _) => Op::Register {
                 side,
                 token: t,
                 fail_add: op.behaviour.fail_add,
             },
-            OpKind::Unregister(side) => Op::Unregister { side, token: t },
+            (OpKind::Unregister(side), _) => Op::Unregister { side, token: t },
+            (kind, observed) => unreachable!("{kind:?} cannot observe {observed:?}"),
         };
-        let mut next = model.clone();
-        let expected = next.apply_with(&trace_op, op.behaviour);
+        let mut next = state.clone();
+        let expected = next.model.apply_with(&trace_op, op.behaviour);
         let Observed::Outcome(outcome) = op.observed else {
-            unreachable!()
+            unreachable!("registers and unregisters observe an outcome")
         };
-        let callbacks: Vec<(Side, Callback)> = expected
-            .events
-            .iter()
-            .map(|e| (e.side, e.callback))
-            .collect();
         if outcome != expected.outcome {
             return Err(format!(
                 "`{trace_op}` returned {outcome}, the model says {}",
                 expected.outcome
             ));
         }
+        let callbacks: Vec<(Side, Callback)> = expected
+            .events
+            .iter()
+            .map(|e| (e.side, e.callback))
+            .collect();
         if callbacks != self.events[i] {
             let show = |c: &[(Side, Callback)]| {
                 c.iter()
@@ -323,17 +482,30 @@ impl<'a> Linearizer<'a> {
                 show(&callbacks)
             ));
         }
+        if let (OpKind::Unregister(side), Some(handed)) = (op.kind, op.handed) {
+            if Some(handed) != registered(side) {
+                return Err(format!(
+                    "`{trace_op}` handed back {}, but the state says {}",
+                    name(Some(handed)),
+                    name(registered(side))
+                ));
+            }
+        }
+        // Who is registered now: the registering call's participant, if the model kept it.
+        let (p, c) = next.model.slot(t);
+        let now = |was: Option<u64>, is: bool| match (was, is) {
+            (_, false) => None,
+            (Some(id), true) => Some(id),
+            (None, true) => Some(op.id),
+        };
+        next.producer = now(state.producer, p.is_some());
+        next.consumer = now(state.consumer, c.is_some());
         Ok(next)
     }
 
-    fn search(&mut self, mut lo: usize, linearized: usize, model: Model) -> bool {
-        while lo < self.ops.len() && self.done[lo] {
-            lo += 1;
-        }
-        if lo == self.ops.len() {
-            return true;
-        }
-        // Calls that may come next: started before every pending call's return.
+    /// The calls that may come next, from the first pending one, `lo`: those that started
+    /// before every pending call's return. Also returns the earliest such return.
+    fn candidates(&self, lo: usize) -> (Vec<usize>, u64) {
         let mut candidates = Vec::new();
         let mut min_response = u64::MAX;
         for j in lo..self.ops.len() {
@@ -345,15 +517,71 @@ impl<'a> Linearizer<'a> {
                 candidates.push(j);
             }
         }
+        candidates.retain(|&j| self.ops[j].invoke <= min_response);
+        (candidates, min_response)
+    }
+
+    fn search(&mut self, mut lo: usize, mut linearized: usize, state: State) -> bool {
+        // A call that fits and leaves the state as it was (a read, a refused call) can always
+        // go first: whatever order explains the rest still does. Taking those without
+        // branching keeps the search small when many reads overlap.
+        let mut taken = Vec::new();
+        let unchanged = |next: &State| {
+            next.producer == state.producer
+                && next.consumer == state.consumer
+                && next.model.slot(self.token) == state.model.slot(self.token)
+        };
+        let (candidates, _) = loop {
+            while lo < self.ops.len() && self.done[lo] {
+                lo += 1;
+            }
+            if lo == self.ops.len() {
+                return true;
+            }
+            let (candidates, min_response) = self.candidates(lo);
+            let pure = candidates
+                .iter()
+                .copied()
+                .find(|&j| self.step(&state, j).is_ok_and(|next| unchanged(&next)));
+            match pure {
+                Some(j) => {
+                    self.done[j] = true;
+                    taken.push(j);
+                    linearized += 1;
+                }
+                None => break (candidates, min_response),
+            }
+        };
+        let found = self.branch(lo, linearized, state, candidates);
+        if !found {
+            for j in taken {
+                self.done[j] = false;
+            }
+        }
+        found
+    }
+
+    /// Tries each of `candidates` as the next call.
+    fn branch(
+        &mut self,
+        lo: usize,
+        linearized: usize,
+        state: State,
+        candidates: Vec<usize>,
+    ) -> bool {
         let done_above: Vec<usize> = (lo..self.ops.len()).filter(|&j| self.done[j]).collect();
-        if !self.seen.insert((lo, done_above, model.slot(self.token))) {
+        let key = (
+            lo,
+            done_above,
+            state.model.slot(self.token),
+            state.producer,
+            state.consumer,
+        );
+        if !self.seen.insert(key) {
             return false;
         }
         for j in candidates {
-            if self.ops[j].invoke > min_response {
-                continue;
-            }
-            match self.step(&model, j) {
+            match self.step(&state, j) {
                 Ok(next) => {
                     self.done[j] = true;
                     if self.search(lo, linearized + 1, next) {
@@ -375,7 +603,6 @@ impl<'a> Linearizer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bypass_registry::op::Outcome;
 
     fn op(id: u64, kind: OpKind, invoke: u64, response: u64, observed: Observed) -> OpRecord {
         OpRecord {
@@ -386,6 +613,7 @@ mod tests {
             invoke,
             response,
             observed,
+            handed: None,
         }
     }
 

@@ -204,7 +204,11 @@ mod tests {
         result.seed = seed;
         result.scale = 0.1;
         result.violations = violations.len();
-        RunOutput { result, violations }
+        RunOutput {
+            result,
+            violations,
+            tokens: 0,
+        }
     }
 
     /// A violation is a failure of its backend x scenario with the seed, the command that

@@ -50,8 +50,10 @@ pub(crate) enum Command {
     /// Exit status 1 if any guarantee was broken (the violations, the seed and a replayable
     /// trace are printed); 2 for bad arguments.
     Run(RunArgs),
-    /// Every backend over every scenario at a reduced size, with faults injected, within a
-    /// time budget; exit status 1 on any violation. This is what CI runs.
+    /// Every backend over every scenario at a reduced size, with faults and chaos injected,
+    /// then fresh seeds until the time budget is spent; exit status 1 on any violation (each
+    /// printed with the command that repeats its run and a trace for `bypass replay`), 2 if
+    /// the budget is too small for one pass. This is what CI runs.
     Ci(CiArgs),
     /// The main job: every backend over the scenario suite, results written to
     /// `DIR/results.json`, the headline table printed, and the report written to
@@ -283,6 +285,11 @@ pub(crate) struct RunArgs {
     /// the run is then reported as capped, and the operations it did are still checked.
     #[arg(long, default_value = "60s", value_parser = parse_time_cap, allow_hyphen_values = true)]
     pub(crate) time_cap: TimeCap,
+    /// Random yields and short spins inside callbacks and between each thread's calls, to
+    /// widen race windows; seeded by the value, or a random seed when none is given (always
+    /// printed).
+    #[arg(long, value_name = "SEED", num_args = 0..=1, value_parser = parse_seed)]
+    pub(crate) chaos: Option<Option<u64>>,
     /// Also write the result as one JSON object to FILE (checked before the run).
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,
@@ -290,10 +297,17 @@ pub(crate) struct RunArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct CiArgs {
-    /// How long the whole suite may take, with a unit (e.g. `300s`, `5m`); runs that would
-    /// overrun are capped.
-    #[arg(long, default_value = "300s", value_parser = parse_budget, allow_hyphen_values = true)]
+    /// How long to spend, with a unit (e.g. `240s`, `4m`): every backend over every scenario
+    /// once, then fresh seeds drawn at random (hot-tokens weighted up) until the budget is
+    /// spent. At least one pass must fit: a smaller budget is an error (exit status 2).
+    #[arg(long, default_value = "4m", value_parser = parse_budget, allow_hyphen_values = true)]
     pub(crate) budget: Duration,
+    /// Check only this backend (repeat for several); every backend when absent.
+    #[arg(long, value_parser = parse_backend)]
+    pub(crate) backend: Vec<Backend>,
+    /// Check only this scenario (repeat for several); every scenario when absent.
+    #[arg(long, value_parser = parse_scenario)]
+    pub(crate) scenario: Vec<Scenario>,
     /// The seed of every plan; random when absent, and always printed.
     #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub(crate) seed: Option<u64>,

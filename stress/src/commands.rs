@@ -61,18 +61,35 @@ fn run_with_progress(config: &RunConfig, label: &str) -> Result<RunOutput, runne
 
 fn print_result(r: &RunResult) {
     println!(
-        "{} on {}: {} threads, seed {}, scale {}{}",
+        "{} on {}: {} threads, seed {}, scale {}, fail rate {}, panic rate {}, callback cost {}, chaos {}{}",
         r.scenario,
         r.backend,
         r.threads,
         r.seed,
         r.scale,
+        r.fail_rate,
+        r.panic_rate,
+        format::ns(r.callback_cost_ns as f64),
+        r.details
+            .chaos_seed
+            .map_or("off".to_string(), |c| format!("seed {c}")),
         if r.capped {
             format!(", CAPPED ({} operations skipped)", r.skipped_ops)
         } else {
             String::new()
         }
     );
+    if let Some(i) = r.details.injected {
+        println!(
+            "  injected: {} add failures, {} panics",
+            i.add_failures, i.panics
+        );
+    }
+    if let Some(b) = r.details.bytes_per_token {
+        println!(
+            "  memory: {b:.0} bytes per live paired token; given back after emptying and drop"
+        );
+    }
     println!(
         "  {} operations in {:.3} s: {:.0} ops/s; peak RSS {:.1} MiB; checked in {:.2} s",
         r.ops,
@@ -241,6 +258,8 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
             panic_rate: args.panic_rate,
         },
         time_cap: args.time_cap.0,
+        chaos: args.chaos.map(seed_or_random),
+        memory: true,
     };
     if let Some(path) = &args.json {
         if let Err(e) = check_output_file(path) {
@@ -279,50 +298,72 @@ pub(crate) fn ci(args: &CiArgs) -> ExitCode {
     let seed = seed_or_random(args.seed);
     let budget = args.budget;
     let started = Instant::now();
-    let runs = suite::ci_runs();
+    let mut draw = suite::CiDraw::new(seed, &args.backend, &args.scenario);
+    let (backends, scenarios) = draw.covers();
     println!(
-        "bypass ci: {} backends x {} scenarios, faults on, seed {seed}, budget {:.0} s",
-        Backend::ALL.len(),
-        Scenario::ALL.len(),
+        "bypass ci: {backends} backends x {scenarios} scenarios, then fresh seeds until the budget is spent; faults on (fail rate {}, panic rate {}), chaos on; seed {seed}, budget {:.0} s",
+        suite::CI_FAULTS.fail_rate,
+        suite::CI_FAULTS.panic_rate,
         budget.as_secs_f64()
     );
-    let mut outputs: Vec<RunOutput> = Vec::with_capacity(runs.len());
-    for (i, &(backend, scenario)) in runs.iter().enumerate() {
-        // Share what is left of the budget among the runs still to come.
-        let left = budget.saturating_sub(started.elapsed());
-        let cap = left / (runs.len() - i) as u32;
-        let config = suite::ci_config(backend, scenario, seed, cap);
+    let mut tally = suite::Tally::default();
+    let mut outputs: Vec<RunOutput> = Vec::new();
+    let mut last_status = Instant::now();
+    while started.elapsed() < budget {
+        let (backend, scenario, run_seed, chaos) = draw.next();
+        let cap = budget.saturating_sub(started.elapsed());
+        let config = suite::ci_config(backend, scenario, (run_seed, chaos), cap);
         let out = match run_with_progress(&config, &format!("{scenario} {backend}")) {
             Ok(out) => out,
             Err(e) => return bad_input(e),
         };
         let r = &out.result;
-        println!(
-            "{:<17} {:<11} {:>5} threads {:>8} ops {:>8.2} s {:>11.0} ops/s  {}{}",
-            r.scenario,
-            r.backend,
-            r.threads,
-            r.ops,
-            r.elapsed_s,
-            r.ops_per_s,
-            if out.violations.is_empty() {
-                "ok"
-            } else {
-                "VIOLATED"
-            },
-            if r.capped { " (capped)" } else { "" }
-        );
+        tally.runs += 1;
+        tally.calls += r.ops;
+        tally.tokens += out.tokens;
+        let first_pass = tally.runs <= draw.pass_len() as u64;
+        if first_pass || !out.violations.is_empty() {
+            println!(
+                "{:<17} {:<11} {:>5} threads {:>8} ops {:>8.2} s {:>11.0} ops/s  {}{}",
+                r.scenario,
+                r.backend,
+                r.threads,
+                r.ops,
+                r.elapsed_s,
+                r.ops_per_s,
+                if out.violations.is_empty() {
+                    "ok"
+                } else {
+                    "VIOLATED"
+                },
+                if r.capped { " (capped)" } else { "" }
+            );
+        }
         if !out.violations.is_empty() {
-            print_violations(&out.violations, seed);
+            tally.violated += 1;
+            eprintln!("reproduce with: {}", suite::run_command(&config));
+            print_violations(&out.violations, run_seed);
+        }
+        if !first_pass && last_status.elapsed() >= Duration::from_secs(15) {
+            last_status = Instant::now();
+            println!(
+                "  ... {} runs, {} calls, {} tokens checked in {:.0} s",
+                tally.runs,
+                tally.calls,
+                tally.tokens,
+                started.elapsed().as_secs_f64()
+            );
         }
         outputs.push(out);
     }
     let elapsed = started.elapsed();
-    let failed = outputs.iter().filter(|o| !o.violations.is_empty()).count();
     println!(
-        "{} runs in {:.1} s, {failed} with violations",
-        outputs.len(),
-        elapsed.as_secs_f64()
+        "checked {} runs, {} calls, {} tokens in {:.1} s: {} with violations",
+        tally.runs,
+        tally.calls,
+        tally.tokens,
+        elapsed.as_secs_f64(),
+        tally.violated
     );
     let suite = ci_report::CiSuite {
         seed,
@@ -340,11 +381,22 @@ pub(crate) fn ci(args: &CiArgs) -> ExitCode {
             return bad_input(e);
         }
     }
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    if tally.violated > 0 {
+        return ExitCode::FAILURE;
     }
+    if tally.runs < draw.pass_len() as u64 {
+        eprintln!(
+            "error: {}",
+            suite::CiError::TooSmall {
+                budget,
+                covered: tally.runs as usize,
+                total: draw.pass_len(),
+                spent: elapsed,
+            }
+        );
+        return ExitCode::from(BAD_INPUT);
+    }
+    ExitCode::SUCCESS
 }
 
 /// Runs `config` in a child `bypass run` process, so that no run inherits another's state

@@ -16,15 +16,20 @@ pub(crate) enum OpKind {
     Unregister(Side),
     /// `is_paired`
     IsPaired,
-    /// `producer(t).is_some()` / `consumer(t).is_some()`
-    Has(Side),
+    /// `producer(t)` / `consumer(t)`: who is registered on that side.
+    Who(Side),
 }
 
 /// What an operation returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Observed {
+    /// A register or unregister: its outcome.
     Outcome(Outcome),
+    /// `is_paired`.
     Bool(bool),
+    /// `producer` or `consumer`: the id of the participant returned (the id of the call that
+    /// registered it), if any.
+    Who(Option<u64>),
 }
 
 /// One registry call as it happened.
@@ -39,6 +44,16 @@ pub(crate) struct OpRecord {
     /// Nanoseconds since the run's clock started, after the return.
     pub(crate) response: u64,
     pub(crate) observed: Observed,
+    /// For an unregister: the id of the participant it handed back.
+    pub(crate) handed: Option<u64>,
+}
+
+/// One `population()` call as it happened.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PopRecord {
+    pub(crate) invoke: u64,
+    pub(crate) response: u64,
+    pub(crate) population: Population,
 }
 
 /// One callback as recorded: during which call (0 if none), on which side, which one.
@@ -93,8 +108,10 @@ pub(crate) struct ParticipantEnd {
 /// Everything a run recorded, for the checker.
 #[derive(Debug, Default)]
 pub(crate) struct History {
-    /// Every registry call, the final reads and the teardown included.
+    /// Every registry call on a token, the final reads and the teardown included.
     pub(crate) ops: Vec<OpRecord>,
+    /// Every `population()` call.
+    pub(crate) pops: Vec<PopRecord>,
     /// `logs[t]`: token `t`'s callbacks.
     pub(crate) logs: Vec<Arc<TokenLog>>,
     /// Broken guarantees seen during a call: a participant handed back or looked up that was

@@ -12,6 +12,11 @@
 //!   call after return, nothing leaked, an empty registry at the end).
 //! - [`violation`]: a broken guarantee, as the runner and the checker report it.
 //! - [`measure`]: the machine, peak memory, latency percentiles.
+//! - [`alloc`]: the counting global allocator that the memory check reads (the `bypass`
+//!   binary installs it); without it the check is skipped.
+//!
+//! With `chaos` set, every thread pauses at random (seeded) inside callbacks and between its
+//! calls, so that race windows a few instructions wide open for long enough to be hit.
 //!
 //! The run's figures are the results schema's [`RunResult`](bypass_reports::RunResult), the
 //! type the report reads.
@@ -30,6 +35,8 @@
 //!     callback_cost: std::time::Duration::ZERO,
 //!     faults: Faults { fail_rate: 0.05, panic_rate: 0.01 },
 //!     time_cap: None,
+//!     chaos: Some(1),
+//!     memory: true,
 //! };
 //! let out = run(&config, &Progress::default()).unwrap();
 //! assert!(out.violations.is_empty(), "{:?}", out.violations);
@@ -38,6 +45,8 @@
 
 #![deny(missing_docs)]
 
+pub mod alloc;
+pub(crate) mod chaos;
 pub mod checker;
 pub(crate) mod history;
 pub mod measure;

@@ -14,6 +14,10 @@ mod replay;
 mod report_cmd;
 mod suite;
 
+/// Counts heap bytes for the memory check of every run (see `bypass_stress::alloc`).
+#[global_allocator]
+static ALLOC: bypass_stress::alloc::Counting = bypass_stress::alloc::Counting;
+
 fn main() -> ExitCode {
     // Injected panics are expected by the thousand in a stress run: keep them quiet, and
     // every other panic as loud as usual.

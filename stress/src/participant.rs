@@ -3,12 +3,15 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bypass_registry::op::Behaviour;
 use bypass_registry::{Callback, CallbackError, Consumer, Producer, Side};
 
+use bypass_reports::schema::Injected;
+
+use crate::chaos;
 use crate::history::{ParticipantEnd, Recorded, TokenLog};
 
 /// The payload of an injected panic; the binary's panic hook stays silent for it.
@@ -37,13 +40,39 @@ impl Drop for OpScope {
     }
 }
 
+/// The faults a run's participants injected, counted as they fire.
+#[derive(Debug, Default)]
+pub(crate) struct Injections {
+    add_failures: AtomicU64,
+    panics: AtomicU64,
+}
+
+impl Injections {
+    pub(crate) fn counted(&self) -> Injected {
+        Injected {
+            add_failures: self.add_failures.load(Ordering::Relaxed),
+            panics: self.panics.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What every participant of a run shares: the cost of a callback, and the fault counts.
+#[derive(Debug)]
+pub(crate) struct Setting {
+    pub(crate) cost: Duration,
+    pub(crate) injections: Arc<Injections>,
+}
+
 /// A producer or consumer of a stress run.
 #[derive(Debug)]
 pub(crate) struct Participant {
     pub(crate) side: Side,
     pub(crate) token: u64,
+    /// The id of the call that registered it: reads and unregisters name it by this.
+    pub(crate) id: u64,
     behaviour: Behaviour,
     cost: Duration,
+    injections: Arc<Injections>,
     log: Arc<TokenLog>,
     retired: AtomicBool,
     late: AtomicU32,
@@ -52,17 +81,18 @@ pub(crate) struct Participant {
 
 impl Participant {
     pub(crate) fn new(
-        side: Side,
-        token: u64,
+        (side, token, id): (Side, u64, u64),
         behaviour: Behaviour,
-        cost: Duration,
+        setting: &Setting,
         log: Arc<TokenLog>,
     ) -> Participant {
         Participant {
             side,
             token,
+            id,
             behaviour,
-            cost,
+            cost: setting.cost,
+            injections: setting.injections.clone(),
             log,
             retired: AtomicBool::new(false),
             late: AtomicU32::new(0),
@@ -88,6 +118,7 @@ impl Participant {
     }
 
     fn called(&self, callback: Callback) {
+        chaos::pause();
         if self.retired.load(Ordering::SeqCst) {
             self.late.fetch_add(1, Ordering::SeqCst);
         }
@@ -103,7 +134,9 @@ impl Participant {
                 std::hint::spin_loop();
             }
         }
+        chaos::pause();
         if self.behaviour.panic_on == Some(callback) {
+            self.injections.panics.fetch_add(1, Ordering::Relaxed);
             std::panic::panic_any(InjectedPanic);
         }
     }
@@ -111,6 +144,7 @@ impl Participant {
     fn add(&self) -> Result<(), CallbackError> {
         self.called(Callback::Add);
         if self.behaviour.fail_add {
+            self.injections.add_failures.fetch_add(1, Ordering::Relaxed);
             Err(CallbackError::new("injected add failure"))
         } else {
             Ok(())

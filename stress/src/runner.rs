@@ -9,17 +9,18 @@ use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bypass_registry::memory::{self, Footprint};
 use bypass_registry::op::{Behaviour, Outcome};
 use bypass_registry::{Registry, Side, Token};
-use bypass_reports::schema::{Operation, RunResult, ViolationKind};
+use bypass_reports::schema::{Injected, Operation, RunDetails, RunResult, ViolationKind};
 use bypass_strategies::{Backend, Visitor};
 
-use crate::checker;
-use crate::history::{History, Observed, OpKind, OpRecord, QuietState, TokenLog};
+use crate::history::{History, Observed, OpKind, OpRecord, PopRecord, QuietState, TokenLog};
 use crate::measure::{self, Latencies};
-use crate::participant::{OpScope, Participant};
-use crate::scenario::{self, Action, Faults, Plan, Scenario};
+use crate::participant::{Injections, OpScope, Participant, Setting};
+use crate::scenario::{self, Action, Faults, Plan, Read, Scenario};
 use crate::violation::Violation;
+use crate::{alloc, chaos, checker};
 
 /// What to run and how.
 #[derive(Clone, Debug)]
@@ -41,7 +42,17 @@ pub struct RunConfig {
     /// Stop starting new operations after this long (the rest of the plan is skipped and the
     /// run is reported as capped).
     pub time_cap: Option<Duration>,
+    /// The seed of the random yields and spins injected inside callbacks and between each
+    /// thread's calls, to widen race windows; `None` injects none.
+    pub chaos: Option<u64>,
+    /// After the run, measure whether a fresh registry gives its memory back
+    /// ([`bypass_registry::memory`]); needs the counting allocator ([`crate::alloc`]) installed,
+    /// and is skipped without it.
+    pub memory: bool,
 }
+
+/// Paired tokens each fill of the memory check registers.
+const MEMORY_TOKENS: u64 = 2_000;
 
 /// A run's figures and what the checker found.
 #[derive(Debug)]
@@ -50,6 +61,8 @@ pub struct RunOutput {
     pub result: RunResult,
     /// Every broken guarantee, with a trace where one can be extracted.
     pub violations: Vec<Violation>,
+    /// Tokens whose histories the checker verified.
+    pub tokens: u64,
 }
 
 /// Progress shared with the thread that draws the bar.
@@ -98,29 +111,38 @@ pub fn run(config: &RunConfig, progress: &Progress) -> Result<RunOutput, RunErro
     impl Visitor for V<'_> {
         type Output = Result<RunOutput, RunError>;
         fn visit<R: Registry + Default + 'static>(self) -> Result<RunOutput, RunError> {
-            run_on(&R::default(), self.0, self.1)
+            run_on(R::default, self.0, self.1)
         }
     }
     config.backend.visit(V(config, progress))
 }
 
-/// Runs `config`'s scenario on `registry` (whatever `config.backend` says), checks the
-/// history, and returns the figures and violations.
+/// Runs `config`'s scenario on a registry made by `make` (whatever `config.backend` says),
+/// checks the history, measures the memory of fresh ones if `config.memory` says so, and
+/// returns the figures and violations.
 pub fn run_on<R: Registry>(
-    registry: &R,
+    make: impl Fn() -> R,
     config: &RunConfig,
     progress: &Progress,
 ) -> Result<RunOutput, RunError> {
     let plan = scenario::plan(config.scenario, config.scale, config.seed, config.faults);
     progress.total.store(plan.ops(), Ordering::Relaxed);
     measure::reset_peak_rss();
-    let run = execute(registry, &plan, config, progress)?;
+    let registry = make();
+    let run = execute(&registry, &plan, config, progress)?;
+    let backend = registry.name().to_string();
+    drop(registry);
+    let tokens = run.history.quiet.len() as u64;
     let check_start = Instant::now();
-    let violations = checker::check(run.history);
+    let mut violations = checker::check(run.history);
     let check_s = check_start.elapsed().as_secs_f64();
+    let footprint = config.memory.then(|| memory_check(&make)).flatten();
+    if let Some(leak) = footprint.as_ref().and_then(Footprint::leak) {
+        violations.push(Violation::new(ViolationKind::MemoryLeak, None, leak));
+    }
     let elapsed_s = run.elapsed.as_secs_f64();
     let result = RunResult {
-        backend: registry.name().to_string(),
+        backend,
         scenario: config.scenario,
         threads: run.threads,
         seed: config.seed,
@@ -146,12 +168,30 @@ pub fn run_on<R: Registry>(
         fail_rate: config.faults.fail_rate,
         panic_rate: config.faults.panic_rate,
         check_s,
+        details: RunDetails {
+            chaos_seed: config.chaos,
+            injected: Some(run.injected),
+            bytes_per_token: footprint.map(|f| f.per_token),
+        },
     };
-    Ok(RunOutput { result, violations })
+    Ok(RunOutput {
+        result,
+        violations,
+        tokens,
+    })
+}
+
+/// Measures registries made by `make` with the counting allocator, if it is installed.
+fn memory_check<R: Registry>(make: impl Fn() -> R) -> Option<Footprint> {
+    let window = alloc::Window::open();
+    window
+        .installed()
+        .then(|| memory::footprint(make, &alloc::Heap(&window), MEMORY_TOKENS))
 }
 
 struct Executed {
     history: History,
+    injected: Injected,
     latencies: Latencies,
     elapsed: Duration,
     ops: u64,
@@ -162,6 +202,7 @@ struct Executed {
 /// What one worker thread brings back.
 struct Worker {
     ops: Vec<OpRecord>,
+    pops: Vec<PopRecord>,
     latencies: Latencies,
     participants: Vec<Arc<Participant>>,
     violations: Vec<Violation>,
@@ -174,9 +215,10 @@ struct Caller<'a, R> {
     logs: &'a [Arc<TokenLog>],
     touched: &'a [AtomicBool],
     clock: Instant,
-    callback_cost: Duration,
+    setting: &'a Setting,
     next_id: u64,
     ops: Vec<OpRecord>,
+    pops: Vec<PopRecord>,
     participants: Vec<Arc<Participant>>,
     violations: Vec<Violation>,
 }
@@ -195,36 +237,51 @@ fn same_object(a: &(dyn Any + Send + Sync), b: &Participant) -> bool {
     std::ptr::addr_eq(a as *const (dyn Any + Send + Sync), b as *const Participant)
 }
 
+/// What a `producer(t)`/`consumer(t)` returned, or an unregister handed back: a participant of
+/// this run, of `side` and token `t`.
+fn identify(found: Arc<dyn Any + Send + Sync>, side: Side, t: u64) -> Result<Arc<Participant>, ()> {
+    found
+        .downcast::<Participant>()
+        .ok()
+        .filter(|p| p.side == side && p.token == t)
+        .ok_or(())
+}
+
 impl<R: Registry> Caller<'_, R> {
     fn now(&self) -> u64 {
         self.clock.elapsed().as_nanos() as u64
     }
 
+    /// Records call `id` on token `t`, started at `invoke` and returning now; returns its
+    /// latency.
     fn record(
         &mut self,
-        id: u64,
-        token: u64,
+        (id, t, invoke): (u64, u64, u64),
         kind: OpKind,
-        behaviour: Behaviour,
-        invoke: u64,
         observed: Observed,
     ) -> u64 {
-        let response = self.now();
-        self.ops.push(OpRecord {
+        self.record_full(OpRecord {
             id,
-            token,
+            token: t,
             kind,
-            behaviour,
+            behaviour: Behaviour::default(),
             invoke,
-            response,
+            response: 0,
             observed,
-        });
-        response - invoke
+            handed: None,
+        })
     }
 
-    fn next_id(&mut self) -> u64 {
+    fn record_full(&mut self, mut op: OpRecord) -> u64 {
+        op.response = self.now();
+        self.ops.push(op);
+        op.response - op.invoke
+    }
+
+    /// A fresh call id and the time it starts.
+    fn start(&mut self) -> (u64, u64) {
         self.next_id += 1;
-        self.next_id
+        (self.next_id, self.now())
     }
 
     /// Runs `action`; returns its latency kind and nanoseconds.
@@ -234,141 +291,158 @@ impl<R: Registry> Caller<'_, R> {
                 side,
                 token: t,
                 behaviour,
-            } => {
-                self.touched[t as usize].store(true, Ordering::Relaxed);
-                let p = Arc::new(Participant::new(
-                    side,
-                    t,
-                    behaviour,
-                    self.callback_cost,
-                    self.logs[t as usize].clone(),
-                ));
-                self.participants.push(p.clone());
-                let id = self.next_id();
-                let invoke = self.now();
-                let result = attributed(id, || match side {
-                    Side::Producer => self
-                        .registry
-                        .register_producer(token(t), p.clone())
-                        .map_err(|e| {
-                            (e.kind(), e.into_participant() as Arc<dyn Any + Send + Sync>)
-                        }),
-                    Side::Consumer => self
-                        .registry
-                        .register_consumer(token(t), p.clone())
-                        .map_err(|e| {
-                            (e.kind(), e.into_participant() as Arc<dyn Any + Send + Sync>)
-                        }),
-                });
-                let outcome = match result {
-                    Ok(Ok(())) => Outcome::Ok,
-                    Ok(Err((kind, back))) => {
-                        if !same_object(&*back, &p) {
-                            self.violations.push(Violation::new(
-                                ViolationKind::HandedBack,
-                                Some(t),
-                                format!(
-                                    "a refused {side} registration handed back another participant"
-                                ),
-                            ));
-                        }
-                        drop(back);
-                        p.retire();
-                        Outcome::Err(kind)
-                    }
-                    Err(_) => Outcome::Panicked,
-                };
-                let ns = self.record(
-                    id,
-                    t,
-                    OpKind::Register(side),
-                    behaviour,
-                    invoke,
-                    Observed::Outcome(outcome),
-                );
-                (Operation::Register, ns)
-            }
+            } => (Operation::Register, self.register(side, t, behaviour)),
             Action::Unregister { side, token: t } => {
-                let id = self.next_id();
+                (Operation::Unregister, self.unregister(side, t))
+            }
+            Action::Lookup { token: t } => {
+                let ns = self.read(t, Read::IsPaired).1 + self.read(t, Read::Who(Side::Producer)).1;
+                (Operation::Lookup, ns)
+            }
+            Action::Read { token: t, read } => (Operation::Lookup, self.read(t, read).1),
+            Action::Population => {
                 let invoke = self.now();
-                let result = attributed(id, || match side {
+                let population = self.registry.population();
+                let response = self.now();
+                self.pops.push(PopRecord {
+                    invoke,
+                    response,
+                    population,
+                });
+                (Operation::Lookup, response - invoke)
+            }
+        }
+    }
+
+    fn register(&mut self, side: Side, t: u64, behaviour: Behaviour) -> u64 {
+        self.touched[t as usize].store(true, Ordering::Relaxed);
+        let (id, invoke) = self.start();
+        let p = Arc::new(Participant::new(
+            (side, t, id),
+            behaviour,
+            self.setting,
+            self.logs[t as usize].clone(),
+        ));
+        self.participants.push(p.clone());
+        let result = attributed(id, || match side {
+            Side::Producer => self
+                .registry
+                .register_producer(token(t), p.clone())
+                .map_err(|e| (e.kind(), e.into_participant() as Arc<dyn Any + Send + Sync>)),
+            Side::Consumer => self
+                .registry
+                .register_consumer(token(t), p.clone())
+                .map_err(|e| (e.kind(), e.into_participant() as Arc<dyn Any + Send + Sync>)),
+        });
+        let outcome = match result {
+            Ok(Ok(())) => Outcome::Ok,
+            Ok(Err((kind, back))) => {
+                if !same_object(&*back, &p) {
+                    self.violations.push(Violation::new(
+                        ViolationKind::HandedBack,
+                        Some(t),
+                        format!("a refused {side} registration handed back another participant"),
+                    ));
+                }
+                drop(back);
+                p.retire();
+                Outcome::Err(kind)
+            }
+            Err(_) => Outcome::Panicked,
+        };
+        self.record_full(OpRecord {
+            id,
+            token: t,
+            kind: OpKind::Register(side),
+            behaviour,
+            invoke,
+            response: 0,
+            observed: Observed::Outcome(outcome),
+            handed: None,
+        })
+    }
+
+    fn unregister(&mut self, side: Side, t: u64) -> u64 {
+        let (id, invoke) = self.start();
+        let result = attributed(id, || match side {
+            Side::Producer => self
+                .registry
+                .unregister_producer(token(t))
+                .map(|p| p as Arc<dyn Any + Send + Sync>),
+            Side::Consumer => self
+                .registry
+                .unregister_consumer(token(t))
+                .map(|c| c as Arc<dyn Any + Send + Sync>),
+        });
+        let mut handed = None;
+        let outcome = match result {
+            Ok(Ok(back)) => {
+                match identify(back, side, t) {
+                    Ok(p) => {
+                        p.handed_back.fetch_add(1, Ordering::SeqCst);
+                        p.retire();
+                        handed = Some(p.id);
+                    }
+                    Err(()) => self.violations.push(Violation::new(
+                        ViolationKind::HandedBack,
+                        Some(t),
+                        format!(
+                            "unregister {side} {t} handed back a participant of another token or side"
+                        ),
+                    )),
+                }
+                Outcome::Ok
+            }
+            Ok(Err(e)) => Outcome::Err(e.kind()),
+            Err(_) => Outcome::Panicked,
+        };
+        self.record_full(OpRecord {
+            id,
+            token: t,
+            kind: OpKind::Unregister(side),
+            behaviour: Behaviour::default(),
+            invoke,
+            response: 0,
+            observed: Observed::Outcome(outcome),
+            handed,
+        })
+    }
+
+    /// Makes `read` of token `t`; returns what it observed and its latency.
+    fn read(&mut self, t: u64, read: Read) -> (Observed, u64) {
+        let (id, invoke) = self.start();
+        let (kind, observed) = match read {
+            Read::IsPaired => (
+                OpKind::IsPaired,
+                Observed::Bool(self.registry.is_paired(token(t))),
+            ),
+            Read::Who(side) => {
+                let found = match side {
                     Side::Producer => self
                         .registry
-                        .unregister_producer(token(t))
+                        .producer(token(t))
                         .map(|p| p as Arc<dyn Any + Send + Sync>),
                     Side::Consumer => self
                         .registry
-                        .unregister_consumer(token(t))
+                        .consumer(token(t))
                         .map(|c| c as Arc<dyn Any + Send + Sync>),
-                });
-                let outcome = match result {
-                    Ok(Ok(back)) => {
-                        match back.downcast::<Participant>() {
-                            Ok(p) if p.side == side && p.token == t => {
-                                p.handed_back.fetch_add(1, Ordering::SeqCst);
-                                p.retire();
-                            }
-                            _ => self.violations.push(Violation::new(
-                                ViolationKind::HandedBack,
-                                Some(t),
-                                format!("unregister {side} {t} handed back a participant of another token or side"),
-                            )),
-                        }
-                        Outcome::Ok
-                    }
-                    Ok(Err(e)) => Outcome::Err(e.kind()),
-                    Err(_) => Outcome::Panicked,
                 };
-                let ns = self.record(
-                    id,
-                    t,
-                    OpKind::Unregister(side),
-                    Behaviour::default(),
-                    invoke,
-                    Observed::Outcome(outcome),
-                );
-                (Operation::Unregister, ns)
-            }
-            Action::Lookup { token: t } => {
-                let (id, invoke) = (self.next_id(), self.now());
-                let paired = self.registry.is_paired(token(t));
-                let ns1 = self.record(
-                    id,
-                    t,
-                    OpKind::IsPaired,
-                    Behaviour::default(),
-                    invoke,
-                    Observed::Bool(paired),
-                );
-                let (id, invoke) = (self.next_id(), self.now());
-                let producer = self.registry.producer(token(t));
-                let found = producer.is_some();
-                if let Some(p) = producer {
-                    let p = p as Arc<dyn Any + Send + Sync>;
-                    let ok = p
-                        .downcast::<Participant>()
-                        .is_ok_and(|p| p.side == Side::Producer && p.token == t);
-                    if !ok {
+                let who = found.map(|found| match identify(found, side, t) {
+                    Ok(p) => p.id,
+                    Err(()) => {
                         self.violations.push(Violation::new(
                             ViolationKind::Lookup,
                             Some(t),
-                            format!(
-                                "producer({t}) returned a participant of another token or side"
-                            ),
+                            format!("{side}({t}) returned a participant of another token or side"),
                         ));
+                        // No registration has this id: the checker reports the read too.
+                        0
                     }
-                }
-                let ns2 = self.record(
-                    id,
-                    t,
-                    OpKind::Has(Side::Producer),
-                    Behaviour::default(),
-                    invoke,
-                    Observed::Bool(found),
-                );
-                (Operation::Lookup, ns1 + ns2)
+                });
+                (OpKind::Who(side), Observed::Who(who))
             }
-        }
+        };
+        (observed, self.record((id, t, invoke), kind, observed))
     }
 }
 
@@ -421,11 +495,16 @@ fn execute<R: Registry>(
     let deadline = config.time_cap.map(|cap| (cap, AtomicBool::new(false)));
     let mut workers: Vec<Worker> = Vec::with_capacity(threads);
     let mut elapsed = Duration::ZERO;
+    let setting = Setting {
+        cost: config.callback_cost,
+        injections: Arc::new(Injections::default()),
+    };
     thread::scope(|s| {
         let mut handles = Vec::with_capacity(threads);
         for i in 0..threads {
-            let (logs, touched, barrier, finished, deadline, gate) =
-                (&logs, &touched, &barrier, &finished, &deadline, &gate);
+            let (logs, touched, barrier, finished, deadline, gate, setting) = (
+                &logs, &touched, &barrier, &finished, &deadline, &gate, &setting,
+            );
             let mine: Vec<&Vec<Vec<Action>>> =
                 plan.actors.iter().skip(i).step_by(threads).collect();
             let handle = thread::Builder::new()
@@ -436,14 +515,16 @@ fn execute<R: Registry>(
                     if !wait_gate(gate) {
                         return None;
                     }
+                    chaos::seed_thread(config.chaos, i as u64);
                     let mut caller = Caller {
                         registry,
                         logs,
                         touched,
                         clock,
-                        callback_cost: config.callback_cost,
+                        setting,
                         next_id: (i as u64 + 1) << 40,
                         ops: Vec::new(),
+                        pops: Vec::new(),
                         participants: Vec::new(),
                         violations: Vec::new(),
                     };
@@ -462,6 +543,7 @@ fn execute<R: Registry>(
                                         continue;
                                     }
                                 }
+                                chaos::pause();
                                 let (kind, ns) = caller.call(action);
                                 latencies.record(kind, ns);
                                 pending += 1;
@@ -477,6 +559,7 @@ fn execute<R: Registry>(
                     finished.fetch_add(1, Ordering::Release);
                     Some(Worker {
                         ops: caller.ops,
+                        pops: caller.pops,
                         latencies,
                         participants: caller.participants,
                         violations: caller.violations,
@@ -521,6 +604,7 @@ fn execute<R: Registry>(
     for w in workers {
         latencies.merge(&w.latencies);
         history.ops.extend(w.ops);
+        history.pops.extend(w.pops);
         history.violations.extend(w.violations);
         participants.extend(w.participants);
         skipped += w.skipped;
@@ -529,14 +613,16 @@ fn execute<R: Registry>(
 
     // Quiet now: read each token's pairing state, then tear down, both recorded in the
     // history for the checker.
+    chaos::seed_thread(None, 0);
     let mut caller = Caller {
         registry,
         logs: &logs,
         touched: &touched,
         clock,
-        callback_cost: config.callback_cost,
+        setting: &setting,
         next_id: (threads as u64 + 1) << 40,
         ops: Vec::new(),
+        pops: Vec::new(),
         participants: Vec::new(),
         violations: Vec::new(),
     };
@@ -554,10 +640,12 @@ fn execute<R: Registry>(
     history.ops.extend(caller.ops);
     history.violations.extend(caller.violations);
     history.left = registry.population();
+    let injected = setting.injections.counted();
     history.participants = participants.iter().map(Participant::end).collect();
     history.logs = logs;
     Ok(Executed {
         history,
+        injected,
         latencies,
         elapsed,
         ops,
@@ -568,28 +656,14 @@ fn execute<R: Registry>(
 
 /// Reads `t`'s pairing state, with no call in flight, recording the reads in the history.
 fn quiet_reads<R: Registry>(caller: &mut Caller<'_, R>, t: u64) -> QuietState {
-    let mut read = |kind: OpKind| {
-        let (id, invoke) = (caller.next_id(), caller.now());
-        let value = match kind {
-            OpKind::IsPaired => caller.registry.is_paired(token(t)),
-            OpKind::Has(Side::Producer) => caller.registry.producer(token(t)).is_some(),
-            OpKind::Has(Side::Consumer) => caller.registry.consumer(token(t)).is_some(),
-            _ => unreachable!("reads only"),
-        };
-        caller.record(
-            id,
-            t,
-            kind,
-            Behaviour::default(),
-            invoke,
-            Observed::Bool(value),
-        );
-        value
+    let Observed::Bool(paired) = caller.read(t, Read::IsPaired).0 else {
+        unreachable!("is_paired observes a bool")
     };
+    let mut has = |side| caller.read(t, Read::Who(side)).0 != Observed::Who(None);
     QuietState {
         token: t,
-        paired: read(OpKind::IsPaired),
-        producer: read(OpKind::Has(Side::Producer)),
-        consumer: read(OpKind::Has(Side::Consumer)),
+        paired,
+        producer: has(Side::Producer),
+        consumer: has(Side::Consumer),
     }
 }

@@ -42,6 +42,24 @@ pub enum Action {
         /// The token id.
         token: u64,
     },
+    /// One read of `token`.
+    Read {
+        /// The token id.
+        token: u64,
+        /// Which read.
+        read: Read,
+    },
+    /// Count the registered participants.
+    Population,
+}
+
+/// A read of one token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// `is_paired(token)`.
+    IsPaired,
+    /// `producer(token)` or `consumer(token)`: who is registered on that side.
+    Who(Side),
 }
 
 /// The script of one actor: its phases, each a list of actions.
@@ -101,6 +119,9 @@ pub const fn description(scenario: Scenario) -> &'static str {
         Scenario::DeliveryLookup => {
             "the interrupt path on 8 threads: 99% lookups, 1% register/unregister, over 100,000 live paired tokens"
         }
+        Scenario::HotTokens => {
+            "64 threads make every kind of call (both sides' register and unregister, is_paired, producer, consumer, population) on 4-16 tokens, 4,000 calls each"
+        }
     }
 }
 
@@ -120,6 +141,7 @@ pub fn plan(scenario: Scenario, scale: f64, seed: u64, faults: Faults) -> Plan {
         Scenario::HotplugLoop => b.hotplug_loop(n(600.0), 17, 4),
         Scenario::RestoreStorm => b.restore_storm(n(250.0)),
         Scenario::DeliveryLookup => b.delivery_lookup(n(100_000.0), n(1_000_000.0), 8),
+        Scenario::HotTokens => b.hot_tokens(n(4_000.0), 64),
     };
     Plan {
         actors,
@@ -471,6 +493,45 @@ impl Builder {
                     token,
                 }));
                 vec![setup, work, down]
+            })
+            .collect()
+    }
+
+    /// 4 to 16 tokens, `threads` threads each making `calls` calls on them at random: both
+    /// sides' register and unregister, each read and the population. With so many threads on
+    /// so few tokens each token goes through every state (empty, producer only, consumer only,
+    /// paired) many times, and every transition races reads of it.
+    fn hot_tokens(&mut self, calls: u64, threads: usize) -> Vec<Actor> {
+        let n = self.rng.random_range(4..=16);
+        let tokens = self.tokens(n);
+        (0..threads)
+            .map(|_| {
+                let phase = (0..calls)
+                    .map(|_| {
+                        let token = tokens[self.rng.random_range(0..tokens.len())];
+                        let side = if self.rng.random_bool(0.5) {
+                            Side::Producer
+                        } else {
+                            Side::Consumer
+                        };
+                        // Writes a little over half the time, so that states change under the
+                        // reads; as many registers as unregisters, so tokens keep emptying.
+                        match self.rng.random_range(0..16) {
+                            0..=4 => self.register(side, token),
+                            5..=9 => Action::Unregister { side, token },
+                            10..=11 => Action::Read {
+                                token,
+                                read: Read::IsPaired,
+                            },
+                            12..=14 => Action::Read {
+                                token,
+                                read: Read::Who(side),
+                            },
+                            _ => Action::Population,
+                        }
+                    })
+                    .collect();
+                vec![phase]
             })
             .collect()
     }

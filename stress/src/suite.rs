@@ -1,23 +1,35 @@
 //! The suites of `bypass ci` and `bypass compare`: which runs each makes, and how each run is
-//! configured. `bypass report` reads them too, to recognise results that `compare` made.
+//! configured. `bypass ci` spends its whole budget: a first pass over every backend and
+//! scenario, then fresh seeds drawn at random, hot-tokens weighted up, chaos and faults on. `bypass report` reads them too, to recognise results that `compare` made.
 
 use std::time::Duration;
 
 use bypass_strategies::Backend;
 use bypass_stress::runner::RunConfig;
 use bypass_stress::scenario::{Faults, Scenario};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
-/// Every backend over every scenario, backend by backend: the runs of `bypass ci`.
-pub(crate) fn ci_runs() -> Vec<(Backend, Scenario)> {
-    Backend::ALL
+/// Every backend over every scenario, backend by backend: the first pass of `bypass ci`.
+pub(crate) fn ci_runs(backends: &[Backend], scenarios: &[Scenario]) -> Vec<(Backend, Scenario)> {
+    backends
         .iter()
-        .flat_map(|&b| Scenario::ALL.iter().map(move |&s| (b, s)))
+        .flat_map(|&b| scenarios.iter().map(move |&s| (b, s)))
         .collect()
 }
 
+/// How often `bypass ci` draws each scenario after its first pass, relative to the others:
+/// hot-tokens, where every call races every other on a few tokens, finds the most.
+fn ci_weight(scenario: Scenario) -> u32 {
+    match scenario {
+        Scenario::HotTokens => 6,
+        _ => 1,
+    }
+}
+
 /// The scale of each scenario in `bypass ci`: thousands of operations each (tens of
-/// thousands for the lookup path), all 1,024 threads of irqfd-flood; about a minute for every
-/// backend and scenario on two cores.
+/// thousands for the lookup path and hot-tokens), all 1,024 threads of irqfd-flood; well under
+/// a second a run on two cores.
 fn ci_scale(scenario: Scenario) -> f64 {
     match scenario {
         Scenario::IrqfdFlood => 0.05,
@@ -25,6 +37,12 @@ fn ci_scale(scenario: Scenario) -> f64 {
         _ => 0.1,
     }
 }
+
+/// The faults `bypass ci` injects.
+pub(crate) const CI_FAULTS: Faults = Faults {
+    fail_rate: 0.05,
+    panic_rate: 0.02,
+};
 
 /// A run of a suite: one thread per actor, no callback cost.
 fn config(
@@ -43,28 +61,174 @@ fn config(
         callback_cost: Duration::ZERO,
         faults,
         time_cap,
+        chaos: None,
+        memory: true,
     }
 }
 
-/// A run of `bypass ci`: faults injected, stopped after `cap` (at least 100 ms).
+/// A run of `bypass ci`: faults injected, chaos on (seeded by `chaos`), stopped after `cap`
+/// (at least 100 ms).
 pub(crate) fn ci_config(
     backend: Backend,
     scenario: Scenario,
-    seed: u64,
+    (seed, chaos): (u64, u64),
     cap: Duration,
 ) -> RunConfig {
-    let faults = Faults {
-        fail_rate: 0.05,
-        panic_rate: 0.02,
-    };
     let cap = cap.max(Duration::from_millis(100));
-    config(
-        (backend, scenario),
-        seed,
-        ci_scale(scenario),
-        faults,
-        Some(cap),
-    )
+    RunConfig {
+        chaos: Some(chaos),
+        ..config(
+            (backend, scenario),
+            seed,
+            ci_scale(scenario),
+            CI_FAULTS,
+            Some(cap),
+        )
+    }
+}
+
+/// The `bypass run` command line that repeats `config`.
+pub(crate) fn run_command(config: &RunConfig) -> String {
+    let mut line = format!(
+        "bypass run --backend {} --scenario {} --seed {} --scale {} --fail-rate {} --panic-rate {}",
+        config.backend,
+        config.scenario,
+        config.seed,
+        config.scale,
+        config.faults.fail_rate,
+        config.faults.panic_rate
+    );
+    if let Some(chaos) = config.chaos {
+        line.push_str(&format!(" --chaos {chaos}"));
+    }
+    if !config.callback_cost.is_zero() {
+        line.push_str(&format!(
+            " --callback-cost {}ns",
+            config.callback_cost.as_nanos()
+        ));
+    }
+    if let Some(threads) = config.threads {
+        line.push_str(&format!(" --threads {threads}"));
+    }
+    line
+}
+
+/// Why `bypass ci` could not check what it should.
+#[derive(Debug)]
+pub(crate) enum CiError {
+    /// The budget ran out before every backend and scenario had run once.
+    TooSmall {
+        budget: Duration,
+        covered: usize,
+        total: usize,
+        spent: Duration,
+    },
+}
+
+impl std::fmt::Display for CiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CiError::TooSmall {
+                budget,
+                covered,
+                total,
+                spent,
+            } => write!(
+                f,
+                "a budget of {:.0} s ran only {covered} of the {total} backend and scenario pairs in {:.1} s; one pass takes about a minute on two cores, so give at least 60s",
+                budget.as_secs_f64(),
+                spent.as_secs_f64()
+            ),
+        }
+    }
+}
+
+/// What `bypass ci` checked.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Runs made.
+    pub(crate) runs: u64,
+    /// Registry calls made and checked.
+    pub(crate) calls: u64,
+    /// Tokens whose histories were checked.
+    pub(crate) tokens: u64,
+    /// Runs that broke a guarantee.
+    pub(crate) violated: u64,
+}
+
+/// Draws the runs of `bypass ci`: first each of `backends` over each of `scenarios` once
+/// (hot-tokens first), then at random among them, hot-tokens weighted up, each with fresh
+/// seeds from `seed`.
+#[derive(Debug)]
+pub(crate) struct CiDraw {
+    rng: StdRng,
+    backends: Vec<Backend>,
+    scenarios: Vec<Scenario>,
+    first_pass: Vec<(Backend, Scenario)>,
+    drawn: usize,
+}
+
+impl CiDraw {
+    /// Every backend and scenario where a list is empty.
+    pub(crate) fn new(seed: u64, backends: &[Backend], scenarios: &[Scenario]) -> CiDraw {
+        let backends = if backends.is_empty() {
+            Backend::ALL
+        } else {
+            backends
+        }
+        .to_vec();
+        let scenarios = if scenarios.is_empty() {
+            Scenario::ALL
+        } else {
+            scenarios
+        }
+        .to_vec();
+        let mut first_pass = ci_runs(&backends, &scenarios);
+        first_pass.sort_by_key(|&(_, s)| s != Scenario::HotTokens);
+        CiDraw {
+            rng: StdRng::seed_from_u64(seed),
+            backends,
+            scenarios,
+            first_pass,
+            drawn: 0,
+        }
+    }
+
+    /// The backends and scenarios drawn from.
+    pub(crate) fn covers(&self) -> (usize, usize) {
+        (self.backends.len(), self.scenarios.len())
+    }
+
+    /// The backend and scenario pairs of one pass.
+    pub(crate) fn pass_len(&self) -> usize {
+        self.first_pass.len()
+    }
+
+    /// The next run's backend, scenario, plan seed and chaos seed.
+    pub(crate) fn next(&mut self) -> (Backend, Scenario, u64, u64) {
+        let (backend, scenario) = match self.first_pass.get(self.drawn) {
+            Some(&pair) => pair,
+            None => {
+                let total: u32 = self.scenarios.iter().map(|&s| ci_weight(s)).sum();
+                let mut pick = self.rng.random_range(0..total);
+                let scenario = *self
+                    .scenarios
+                    .iter()
+                    .find(|&&s| {
+                        let w = ci_weight(s);
+                        pick < w || {
+                            pick -= w;
+                            false
+                        }
+                    })
+                    .expect("the weights cover the draw");
+                let backend = self.backends[self.rng.random_range(0..self.backends.len())];
+                (backend, scenario)
+            }
+        };
+        self.drawn += 1;
+        (backend, scenario, self.rng.random(), self.rng.random())
+    }
 }
 
 /// The scale of each scenario in `bypass compare`, quick or full.

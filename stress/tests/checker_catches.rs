@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use bypass_registry::broken::{Broken, Flaw};
+use bypass_registry::Registry;
+use bypass_registry::broken::{Broken, Bug, Flaw, Sharded, Snapshots};
 use bypass_reports::ViolationKind;
 use bypass_strategies::Backend;
 use bypass_stress::runner::{Progress, RunConfig, run, run_on};
@@ -21,12 +22,14 @@ fn config(scenario: Scenario, callback_cost: Duration) -> RunConfig {
         callback_cost,
         faults: Faults::default(),
         time_cap: None,
+        chaos: None,
+        memory: false,
     }
 }
 
 fn kinds_found(flaw: Flaw, scenario: Scenario, callback_cost: Duration) -> Vec<ViolationKind> {
     let out = run_on(
-        &Broken::new(flaw),
+        || Broken::new(flaw),
         &config(scenario, callback_cost),
         &Progress::default(),
     )
@@ -76,7 +79,7 @@ fn interleaved_connect_and_disconnect_are_caught() {
 #[test]
 fn a_violation_comes_with_a_replayable_trace() {
     let out = run_on(
-        &Broken::new(Flaw::LosesPairing),
+        || Broken::new(Flaw::LosesPairing),
         &config(Scenario::IrqfdFlood, Duration::ZERO),
         &Progress::default(),
     )
@@ -120,4 +123,126 @@ fn every_real_backend_passes_every_scenario_with_faults() {
             assert!(out.result.ops > 0);
         }
     }
+}
+
+/// The hot-tokens run that must catch each bug class: 64 threads on a few tokens, chaos on,
+/// faults on, a fresh seed each time (printed on failure).
+fn hot_run<R: Registry>(make: impl Fn() -> R) -> (Vec<ViolationKind>, u64) {
+    quiet_injected_panics();
+    let seed = rand_seed();
+    let config = RunConfig {
+        threads: None,
+        seed,
+        scale: 0.05,
+        faults: Faults {
+            fail_rate: 0.05,
+            panic_rate: 0.05,
+        },
+        chaos: Some(seed),
+        ..config(Scenario::HotTokens, Duration::ZERO)
+    };
+    let out = run_on(make, &config, &Progress::default()).expect("the run starts");
+    let mut kinds: Vec<ViolationKind> = out.violations.iter().map(|v| v.kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    (kinds, seed)
+}
+
+/// Injected panics are expected by the hundred: keep them quiet, and every other panic loud.
+fn quiet_injected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info
+                .payload()
+                .downcast_ref::<bypass_stress::InjectedPanic>()
+                .is_none()
+            {
+                default_hook(info);
+            }
+        }));
+    });
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// Asserts that a hot-tokens run on the backend `make` makes reports one of `expected`.
+fn hot_catches<R: Registry>(make: impl Fn() -> R, expected: &[ViolationKind]) {
+    let (kinds, seed) = hot_run(make);
+    assert!(
+        kinds.iter().any(|k| expected.contains(k)),
+        "seed {seed}: expected one of {expected:?}, found {kinds:?}"
+    );
+}
+
+#[test]
+fn the_bug_free_designs_pass_hot_tokens() {
+    for _ in 0..3 {
+        let (kinds, seed) = hot_run(|| Sharded::new(Bug::None));
+        assert_eq!(kinds, [], "sharded, seed {seed}");
+        let (kinds, seed) = hot_run(|| Snapshots::new(Bug::None));
+        assert_eq!(kinds, [], "snapshots, seed {seed}");
+    }
+}
+
+#[test]
+fn a_torn_read_is_caught() {
+    hot_catches(
+        || Sharded::new(Bug::TornRead),
+        &[ViolationKind::Linearizability],
+    );
+}
+
+#[test]
+fn an_early_unlock_is_caught() {
+    hot_catches(
+        || Sharded::new(Bug::EarlyUnlock),
+        &[
+            ViolationKind::Exclusion,
+            ViolationKind::Linearizability,
+            ViolationKind::StrayCallback,
+            ViolationKind::CallAfterReturn,
+        ],
+    );
+}
+
+#[test]
+fn an_unlock_before_disconnect_is_caught() {
+    hot_catches(
+        || Sharded::new(Bug::UnlockBeforeDisconnect),
+        &[
+            ViolationKind::Exclusion,
+            ViolationKind::Linearizability,
+            ViolationKind::StrayCallback,
+            ViolationKind::CallAfterReturn,
+        ],
+    );
+}
+
+#[test]
+fn an_ignored_retirement_is_caught() {
+    hot_catches(
+        || Sharded::new(Bug::IgnoresRetired),
+        &[ViolationKind::Linearizability, ViolationKind::Leak],
+    );
+}
+
+#[test]
+fn a_publish_after_a_panicking_disconnect_is_caught() {
+    hot_catches(
+        || Sharded::new(Bug::PublishAfterPanic),
+        &[ViolationKind::Linearizability],
+    );
+}
+
+#[test]
+fn a_lost_update_is_caught() {
+    hot_catches(
+        || Snapshots::new(Bug::LostUpdate),
+        &[ViolationKind::Linearizability, ViolationKind::Population],
+    );
 }

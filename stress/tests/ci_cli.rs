@@ -52,62 +52,59 @@ fn unwritable_reports_fail_before_the_suite() {
     }
 }
 
+/// `ci --json/--junit` on two backends and two scenarios (the filters keep one pass short):
+/// one JSON object with every run, and JUnit XML with one test case per backend x scenario.
 #[test]
 fn ci_writes_json_and_junit() {
     let dir = temp_dir("reports");
     let json = dir.join("ci.json");
     let junit = dir.join("nested").join("junit.xml");
-    let out = bypass(&[
-        "ci",
-        "--budget",
-        "2s",
-        "--seed",
-        "5",
-        "--json",
-        json.to_str().unwrap(),
-        "--junit",
-        junit.to_str().unwrap(),
-    ]);
+    let backends = ["mutex-map", "lockfree"];
+    let scenarios = ["vector-toggle", "hot-tokens"];
+    let mut args = vec!["ci", "--budget", "3s", "--seed", "5"];
+    for b in backends {
+        args.extend(["--backend", b]);
+    }
+    for s in scenarios {
+        args.extend(["--scenario", s]);
+    }
+    args.extend(["--json", json.to_str().unwrap()]);
+    args.extend(["--junit", junit.to_str().unwrap()]);
+    let out = bypass(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 backends x 2 scenarios"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(value["seed"], 5);
     assert_eq!(value["failed"], 0);
     let runs = value["runs"].as_array().unwrap();
-    assert!(!runs.is_empty());
+    assert!(runs.len() >= 4, "at least one pass: {}", runs.len());
     for run in runs {
         assert!(run["result"]["ops"].as_u64().is_some(), "{run}");
         assert_eq!(run["violations"].as_array().unwrap().len(), 0);
+        let backend = run["result"]["backend"].as_str().unwrap();
+        assert!(backends.contains(&backend), "{backend} was filtered out");
     }
 
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
-    let backends = text(&bypass(&["list", "--backends"]).stdout);
-    let list = text(&bypass(&["list"]).stdout);
-    let scenarios = list
-        .lines()
-        .skip_while(|l| !l.starts_with("scenarios"))
-        .skip(1)
-        .count();
-    let cases = xml.matches("<testcase ").count();
     assert_eq!(
-        cases,
-        backends.lines().count() * scenarios,
+        xml.matches("<testcase ").count(),
+        4,
         "one per backend x scenario"
     );
-    for backend in backends.lines() {
-        assert!(
-            xml.contains(&format!(
-                "classname=\"bypass.ci.{backend}\" name=\"irqfd-flood\""
-            )),
-            "{xml}"
-        );
+    for backend in backends {
+        for scenario in scenarios {
+            let case = format!("classname=\"bypass.ci.{backend}\" name=\"{scenario}\"");
+            assert!(xml.contains(&case), "{case}: {xml}");
+        }
     }
-    assert!(
-        xml.contains(&format!("tests=\"{cases}\" failures=\"0\"")),
-        "{xml}"
-    );
+    assert!(xml.contains("tests=\"4\" failures=\"0\""), "{xml}");
     assert!(!xml.contains("<failure"));
     assert!(xml.trim_end().ends_with("</testsuites>"));
 }

@@ -2,7 +2,7 @@
 //! callback histories checked per token.
 
 use std::any::Any;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -252,5 +252,126 @@ pub fn distinct_tokens_in_parallel_match_model(make: Factory<'_>) {
                 });
             }
         });
+    });
+}
+
+/// Sixty-four threads make every kind of call on four tokens at once: both sides' register and
+/// unregister, `is_paired`, `producer`, `consumer` and `population`, so that each token goes
+/// through every state (empty, producer only, consumer only, paired) while reads are in flight.
+/// Every token's callbacks are whole connect and disconnect sequences that alternate and
+/// balance with the final state; a lookup returns only a participant of its token and side;
+/// `population` never counts more of a side than the four tokens can hold plus the registers
+/// and unregisters in flight during the read (its contract: between the counts before and
+/// after the calls in flight; a backend may count a participant a little before or after the
+/// instant it is seen); the registry ends empty.
+pub fn hot_tokens_take_every_call(make: Factory<'_>) {
+    let r = make();
+    within(watchdog(), "hot tokens", move || {
+        let log = EventLog::new();
+        const TOKENS: u64 = 4;
+        // Registers and unregisters started and finished so far: those in flight during a
+        // read of the population were started before it ended and not finished before it began.
+        let (started, finished) = (AtomicU64::new(0), AtomicU64::new(0));
+        scope(|s| {
+            for thread in 0..64u64 {
+                let (r, log, started, finished) = (&r, &log, &started, &finished);
+                s.spawn(move || {
+                    let mut rng = SplitMix(1_000 + thread);
+                    for _ in 0..300 {
+                        let id = 1 + rng.below(TOKENS);
+                        let t = token(id);
+                        let side = if rng.below(2) == 0 {
+                            Side::Producer
+                        } else {
+                            Side::Consumer
+                        };
+                        let op = rng.below(8);
+                        if op < 4 {
+                            started.fetch_add(1, Ordering::SeqCst);
+                        }
+                        match op {
+                            0 | 1 => {
+                                let _ = match side {
+                                    Side::Producer => r
+                                        .register_producer(t, probe(side, id, log))
+                                        .map_err(|e| e.kind()),
+                                    Side::Consumer => r
+                                        .register_consumer(t, probe(side, id, log))
+                                        .map_err(|e| e.kind()),
+                                };
+                            }
+                            2 | 3 => {
+                                let _ = match side {
+                                    Side::Producer => r.unregister_producer(t).map(drop),
+                                    Side::Consumer => r.unregister_consumer(t).map(drop),
+                                };
+                            }
+                            4 => {
+                                let _ = r.is_paired(t);
+                            }
+                            5 | 6 => {
+                                let found = match side {
+                                    Side::Producer => {
+                                        r.producer(t).map(|p| p as Arc<dyn Any + Send + Sync>)
+                                    }
+                                    Side::Consumer => {
+                                        r.consumer(t).map(|c| c as Arc<dyn Any + Send + Sync>)
+                                    }
+                                };
+                                if let Some(found) = found {
+                                    let p = found.downcast::<Probe>().expect("a probe of the kit");
+                                    assert_eq!(
+                                        (p.side(), p.token()),
+                                        (side, id),
+                                        "{side}({id}) returned another participant"
+                                    );
+                                }
+                            }
+                            _ => {
+                                let done_before = finished.load(Ordering::SeqCst);
+                                let n = r.population();
+                                let in_flight = started.load(Ordering::SeqCst) - done_before;
+                                let most = TOKENS + in_flight;
+                                assert!(
+                                    n.producers as u64 <= most && n.consumers as u64 <= most,
+                                    "population {n:?} counts more of a side than {TOKENS} tokens \
+                                     hold with {in_flight} registers and unregisters in flight"
+                                );
+                            }
+                        }
+                        if op < 4 {
+                            finished.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+        let events = log.take();
+        let mut registered = Population::default();
+        let histories = by_token(&events);
+        for id in 1..=TOKENS {
+            let history = histories.get(&id).map_or(&[][..], Vec::as_slice);
+            let (connects, disconnects) =
+                check_token_history(id, history).unwrap_or_else(|e| panic!("{e}"));
+            let (p, c) = (r.producer(token(id)), r.consumer(token(id)));
+            registered.producers += usize::from(p.is_some());
+            registered.consumers += usize::from(c.is_some());
+            assert_eq!(
+                r.is_paired(token(id)),
+                p.is_some() && c.is_some(),
+                "token {id}: at rest, is_paired disagrees with the registered sides"
+            );
+            assert_eq!(
+                connects,
+                disconnects + usize::from(r.is_paired(token(id))),
+                "token {id}: connects and disconnects do not balance with the final state"
+            );
+        }
+        assert_eq!(r.population(), registered, "population at rest");
+        for id in 1..=TOKENS {
+            let _ = r.unregister_producer(token(id));
+            let _ = r.unregister_consumer(token(id));
+        }
+        assert_eq!(r.population(), Population::default());
     });
 }

@@ -109,7 +109,8 @@ macro_rules! conformance_tests {
                 register_races_unregister,
                 no_callback_after_unregister_returns,
                 lookup_races_unregister,
-                distinct_tokens_in_parallel_match_model;
+                distinct_tokens_in_parallel_match_model,
+                hot_tokens_take_every_call;
             faults:
                 panic_in_stop_fails_connect,
                 panic_in_add_fails_connect_and_rolls_back,

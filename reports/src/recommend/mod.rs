@@ -395,6 +395,7 @@ pub(crate) mod tests {
             fail_rate: 0.0,
             panic_rate: 0.0,
             check_s: 0.01,
+            details: Default::default(),
         }
     }
 

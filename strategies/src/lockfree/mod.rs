@@ -201,11 +201,12 @@ pub struct LockFree {
     /// The population, one striped counter per side: every register and unregister writes
     /// one, and threads on disjoint tokens should not share a cache line for it.
     ///
-    /// Invariant: a counter is incremented before the participant it counts is published and
-    /// decremented after it is unpublished, so its sum never falls below the number of
-    /// published participants of its side; it exceeds it only by registrations and
-    /// unregistrations in flight (and a sum read cell by cell while they are in flight may
-    /// miss some of them).
+    /// Invariant: a counter changes only for a register that succeeds or an unregister, and
+    /// only while that call is in flight (a register counts its participant once stored, an
+    /// unregister uncounts it once unpublished). So a sum read with no call in flight is exact,
+    /// and one read while calls are in flight lies between the counts before and after them
+    /// (cells read one after another may miss some of them): a register that ends `duplicate`
+    /// or `connect-failed` never shows in it.
     counts: Counts,
 }
 
@@ -344,24 +345,25 @@ impl Pairs for Writes<'_> {
         token: Token,
         arriving: &mut Option<StdArc<R::Me>>,
     ) -> Vacancy<Arc<Node>> {
-        let count = R::mine(&self.0.counts);
         let found = self.0.table.get_or_insert(
             token,
             || {
                 let mut state = State::default();
                 *R::mine_mut(&mut state.pair) = arriving.take();
-                // Counted before it is published (the invariant of `counts`).
-                count.increment();
                 state
             },
             |seen| R::mine(seen).is_some(),
         );
         match found {
-            Found::Inserted => Vacancy::Inserted,
+            Found::Inserted => {
+                // Counted once inserted, while the register is still in flight (the invariant
+                // of `counts`): a register that loses the insert and then fails is never counted.
+                R::mine(&self.0.counts).increment();
+                Vacancy::Inserted
+            }
             Found::Present { node, seen, state } => {
                 if let Some(mut state) = state {
                     // Lost the insert to another register of the token: take it back.
-                    count.decrement();
                     *arriving = R::mine_mut(&mut state.pair).take();
                 }
                 if seen {

@@ -70,5 +70,6 @@ pub(crate) fn run(backend: &str, scenario: Scenario, seed: u64, ops_per_s: f64) 
         fail_rate: 0.0,
         panic_rate: 0.0,
         check_s: 0.01,
+        details: Default::default(),
     }
 }
