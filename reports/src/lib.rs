@@ -66,6 +66,7 @@ pub use recommend::{OverallDefault, Recommendation, Verdict, Workload};
 pub use report::{Report, ReportInput, WriteError};
 pub use results::{ResultsError, parse_results, read_results};
 pub use schema::{
-    BenchGroup, Machine, Operation, Percentiles, RunResult, Scenario, UnknownName, ViolationKind,
+    BenchGroup, Machine, Operation, Percentiles, RunResult, Scenario, ScenarioKind, UnknownName,
+    ViolationKind,
 };
 pub use stats::Spread;

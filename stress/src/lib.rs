@@ -38,6 +38,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bus;
 pub mod checker;
 pub(crate) mod history;
 pub mod measure;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bypass_registry::op::{Behaviour, Outcome};
 use bypass_registry::{Registry, Side, Token};
-use bypass_reports::schema::{Operation, RunResult, ViolationKind};
+use bypass_reports::schema::{Operation, RunResult, ScenarioKind, ViolationKind};
 use bypass_strategies::{Backend, Visitor};
 
 use crate::checker;
@@ -94,6 +94,9 @@ impl std::error::Error for RunError {}
 
 /// Runs `config` on its backend, checks the history, and returns the figures and violations.
 pub fn run(config: &RunConfig, progress: &Progress) -> Result<RunOutput, RunError> {
+    if config.scenario.kind() == ScenarioKind::Bus {
+        return crate::bus::runner::run(config, progress);
+    }
     struct V<'a>(&'a RunConfig, &'a Progress);
     impl Visitor for V<'_> {
         type Output = Result<RunOutput, RunError>;
@@ -117,37 +120,71 @@ pub fn run_on<R: Registry>(
     let run = execute(registry, &plan, config, progress)?;
     let check_start = Instant::now();
     let violations = checker::check(run.history);
-    let check_s = check_start.elapsed().as_secs_f64();
-    let elapsed_s = run.elapsed.as_secs_f64();
-    let result = RunResult {
-        backend: registry.name().to_string(),
-        scenario: config.scenario,
+    let figures = Figures {
+        backend: registry.name(),
         threads: run.threads,
-        seed: config.seed,
-        scale: config.scale,
         ops: run.ops,
-        elapsed_s,
-        ops_per_s: if elapsed_s > 0.0 {
-            run.ops as f64 / elapsed_s
-        } else {
-            0.0
-        },
-        latency_ns: run.latencies.summary(),
-        violations: violations.len(),
-        peak_rss_bytes: measure::peak_rss_bytes(),
-        machine: measure::machine(),
-        capped: run.skipped > 0,
-        skipped_ops: run.skipped,
-        callback_cost_ns: config
-            .callback_cost
-            .as_nanos()
-            .try_into()
-            .unwrap_or(u64::MAX),
-        fail_rate: config.faults.fail_rate,
-        panic_rate: config.faults.panic_rate,
-        check_s,
+        elapsed: run.elapsed,
+        skipped: run.skipped,
+        check: check_start.elapsed(),
     };
-    Ok(RunOutput { result, violations })
+    Ok(RunOutput {
+        result: figures.result(config, &run.latencies, violations.len()),
+        violations,
+    })
+}
+
+/// What a run measured, of either registry: what its [`RunResult`] is made of.
+pub(crate) struct Figures<'a> {
+    pub(crate) backend: &'a str,
+    pub(crate) threads: usize,
+    /// Operations of the plan made.
+    pub(crate) ops: u64,
+    /// Wall time of the plan.
+    pub(crate) elapsed: Duration,
+    /// Operations of the plan skipped by the time cap.
+    pub(crate) skipped: u64,
+    /// Time the checker took.
+    pub(crate) check: Duration,
+}
+
+impl Figures<'_> {
+    pub(crate) fn result(
+        &self,
+        config: &RunConfig,
+        latencies: &Latencies,
+        violations: usize,
+    ) -> RunResult {
+        let elapsed_s = self.elapsed.as_secs_f64();
+        RunResult {
+            backend: self.backend.to_string(),
+            scenario: config.scenario,
+            threads: self.threads,
+            seed: config.seed,
+            scale: config.scale,
+            ops: self.ops,
+            elapsed_s,
+            ops_per_s: if elapsed_s > 0.0 {
+                self.ops as f64 / elapsed_s
+            } else {
+                0.0
+            },
+            latency_ns: latencies.summary(),
+            violations,
+            peak_rss_bytes: measure::peak_rss_bytes(),
+            machine: measure::machine(),
+            capped: self.skipped > 0,
+            skipped_ops: self.skipped,
+            callback_cost_ns: config
+                .callback_cost
+                .as_nanos()
+                .try_into()
+                .unwrap_or(u64::MAX),
+            fail_rate: config.faults.fail_rate,
+            panic_rate: config.faults.panic_rate,
+            check_s: self.check.as_secs_f64(),
+        }
+    }
 }
 
 struct Executed {
@@ -374,13 +411,13 @@ impl<R: Registry> Caller<'_, R> {
 
 /// Holds the threads until all are started: then `Go`, or `Abort` if one could not be.
 #[derive(Debug)]
-enum Gate {
+pub(crate) enum Gate {
     Wait,
     Go,
     Abort,
 }
 
-fn wait_gate(gate: &(Mutex<Gate>, Condvar)) -> bool {
+pub(crate) fn wait_gate(gate: &(Mutex<Gate>, Condvar)) -> bool {
     let mut state = gate.0.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
         match *state {
@@ -391,7 +428,7 @@ fn wait_gate(gate: &(Mutex<Gate>, Condvar)) -> bool {
     }
 }
 
-fn open_gate(gate: &(Mutex<Gate>, Condvar), to: Gate) {
+pub(crate) fn open_gate(gate: &(Mutex<Gate>, Condvar), to: Gate) {
     *gate.0.lock().unwrap_or_else(PoisonError::into_inner) = to;
     gate.1.notify_all();
 }

@@ -101,6 +101,9 @@ pub const fn description(scenario: Scenario) -> &'static str {
         Scenario::DeliveryLookup => {
             "the interrupt path on 8 threads: 99% lookups, 1% register/unregister, over 100,000 live paired tokens"
         }
+        Scenario::VirtioBoot | Scenario::DriverReload | Scenario::VirtioHotplug => {
+            crate::bus::scenario::description(scenario)
+        }
     }
 }
 
@@ -120,6 +123,9 @@ pub fn plan(scenario: Scenario, scale: f64, seed: u64, faults: Faults) -> Plan {
         Scenario::HotplugLoop => b.hotplug_loop(n(600.0), 17, 4),
         Scenario::RestoreStorm => b.restore_storm(n(250.0)),
         Scenario::DeliveryLookup => b.delivery_lookup(n(100_000.0), n(1_000_000.0), 8),
+        Scenario::VirtioBoot | Scenario::DriverReload | Scenario::VirtioHotplug => {
+            panic!("{scenario} is a bus scenario: bus::scenario::plan makes its plan")
+        }
     };
     Plan {
         actors,
