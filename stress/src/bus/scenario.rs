@@ -163,7 +163,7 @@ pub fn probe_fault(seed: u64, faults: Faults, instance: u32, key: u64) -> ProbeF
 pub const fn description(scenario: Scenario) -> &'static str {
     match scenario {
         Scenario::VirtioBoot => {
-            "4,000 microVMs boot, each registering its 6-10 virtio devices from its own thread while the host loads 8 drivers, 2 of them mid-storm, then a rescan; then all shut down as the host unloads its drivers"
+            "4,000 microVMs boot, each registering its 6-10 virtio devices from its own thread while the host loads 8 drivers, 2 of them mid-storm, then a rescan; the host upgrades virtio_net and adds a net device; then all shut down as the host unloads its drivers"
         }
         Scenario::DriverReload => {
             "a driver bound to 20,000 devices reloaded (unregistered, registered again) 20 times while 2 threads add and remove devices, 1,000 a second"
@@ -254,8 +254,10 @@ impl Builder {
     /// devices (the six kinds, and up to four more net, block, SCSI or input devices) and
     /// looks up the driver of each, while the host looks up devices, registers two more
     /// drivers (input, and a vendor's net driver that matches what `virtio_net` already
-    /// serves) and rescans; then each VM unregisters its devices while the host unregisters
-    /// every driver. No driver serves SCSI: those devices stay unbound.
+    /// serves) and rescans; then the host upgrades `virtio_net` (unregisters it and registers
+    /// a new instance) with every VM up, and adds a net device of its own (offered to
+    /// `vendor_net` first now); then each VM unregisters its devices while the host
+    /// unregisters every driver. No driver serves SCSI: those devices stay unbound.
     fn virtio_boot(&mut self, vms: u64) -> Vec<BusActor> {
         let base = [
             ("virtio_net", kind::NET),
@@ -272,9 +274,20 @@ impl Builder {
         let input = self.driver("virtio_input", &[(kind::INPUT, ANY)]);
         let vendor_net = self.driver("vendor_net", &[(kind::NET, VENDOR)]);
         let mut host = BusActor::default();
+        let net = boot[0];
+        let management = self.key();
+        let upgrade = vec![
+            BusAction::UnregisterDriver { driver: net },
+            self.register_driver(net),
+            BusAction::RegisterDevice {
+                key: management,
+                id: Self::id(kind::NET),
+            },
+        ];
         host.phases = vec![
             boot.iter().map(|&d| self.register_driver(d)).collect(),
             Vec::new(),
+            upgrade,
             Vec::new(),
         ];
         let mut actors = vec![host];
@@ -300,7 +313,7 @@ impl Builder {
                 .collect();
             keys.extend(devices.iter().map(|&(key, _)| key));
             actors.push(BusActor {
-                phases: vec![Vec::new(), up, down],
+                phases: vec![Vec::new(), up, Vec::new(), down],
                 churn: None,
             });
         }
@@ -316,8 +329,8 @@ impl Builder {
         }
         storm.push(BusAction::Rescan);
         actors[0].phases[1] = storm;
-        actors[0].phases[2] = (0..self.drivers.len())
-            .map(|driver| BusAction::UnregisterDriver { driver })
+        actors[0].phases[3] = std::iter::once(BusAction::UnregisterDevice { key: management })
+            .chain((0..self.drivers.len()).map(|driver| BusAction::UnregisterDriver { driver }))
             .collect();
         actors
     }
@@ -471,7 +484,7 @@ mod tests {
         let boot = plan(Scenario::VirtioBoot, 1.0, 1, Faults::default());
         assert_eq!(boot.actors.len(), 4_001, "one thread per VM, and the host");
         assert_eq!(boot.drivers.len(), 8);
-        assert!((24_000..=40_000).contains(&boot.keys), "{}", boot.keys);
+        assert!((24_001..=40_001).contains(&boot.keys), "{}", boot.keys);
         let reload = plan(Scenario::DriverReload, 1.0, 1, Faults::default());
         let reloads = reload.actors[0].phases[1]
             .iter()
