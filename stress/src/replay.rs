@@ -65,11 +65,10 @@ impl std::fmt::Display for Step {
 /// followed by `driver` or `device`. Every other line is read as a bypass line.
 fn is_bus_line(code: &str) -> bool {
     let mut words = code.split_whitespace();
-    match (words.next(), words.next()) {
-        (Some("rescan"), _) => true,
-        (Some("register" | "unregister"), Some("driver" | "device")) => true,
-        _ => false,
-    }
+    matches!(
+        (words.next(), words.next()),
+        (Some("rescan"), _) | (Some("register" | "unregister"), Some("driver" | "device"))
+    )
 }
 
 /// Parses line `number` of a mixed trace: `None` for a blank or comment-only line.

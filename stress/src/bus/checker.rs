@@ -593,12 +593,12 @@ impl<'a> Linearizer<'a> {
         }
         let mut candidates = Vec::new();
         let mut min_response = u64::MAX;
-        for j in lo..ops.len() {
-            if ops[j].invoke > min_response {
+        for (j, op) in ops.iter().enumerate().skip(lo) {
+            if op.invoke > min_response {
                 break;
             }
             if !self.done[j] {
-                min_response = min_response.min(ops[j].response);
+                min_response = min_response.min(op.response);
                 candidates.push(j);
             }
         }

@@ -413,7 +413,7 @@ fn execute<B: Bus + ?Sized>(
                         })
                     };
                     barrier.wait();
-                    for phase in 0..phases {
+                    for (phase, lead) in lead_done.iter().enumerate() {
                         let mut done = 0;
                         for &(index, actor) in &mine {
                             for &action in &actor.phases[phase] {
@@ -428,10 +428,10 @@ fn execute<B: Bus + ?Sized>(
                                 }
                             }
                             if let Some(churn) = actor.churn.filter(|c| c.phase == phase) {
-                                caller.churn(churn, &lead_done[phase]);
+                                caller.churn(churn, lead);
                             }
                             if index == 0 {
-                                lead_done[phase].store(true, Ordering::Release);
+                                lead.store(true, Ordering::Release);
                             }
                         }
                         progress.done.fetch_add(done % 256, Ordering::Relaxed);
@@ -451,7 +451,7 @@ fn execute<B: Bus + ?Sized>(
                         started: i,
                         error,
                     });
-                    open_gate(&gate, Gate::Abort);
+                    open_gate(gate, Gate::Abort);
                     return;
                 }
             }
