@@ -215,6 +215,16 @@ mod kind {
     pub(super) const VSOCK: u32 = 19;
 }
 
+/// The drivers every host loads, each with the device type it serves (any vendor).
+const BASE_DRIVERS: [(&str, u32); 6] = [
+    ("virtio_net", kind::NET),
+    ("virtio_blk", kind::BLOCK),
+    ("virtio_console", kind::CONSOLE),
+    ("virtio_rng", kind::RNG),
+    ("virtio_balloon", kind::BALLOON),
+    ("vmw_vsock_virtio", kind::VSOCK),
+];
+
 struct Builder {
     rng: StdRng,
     next_key: u64,
@@ -259,14 +269,7 @@ impl Builder {
     /// `vendor_net` first now); then each VM unregisters its devices while the host
     /// unregisters every driver. No driver serves SCSI: those devices stay unbound.
     fn virtio_boot(&mut self, vms: u64) -> Vec<BusActor> {
-        let base = [
-            ("virtio_net", kind::NET),
-            ("virtio_blk", kind::BLOCK),
-            ("virtio_console", kind::CONSOLE),
-            ("virtio_rng", kind::RNG),
-            ("virtio_balloon", kind::BALLOON),
-            ("vmw_vsock_virtio", kind::VSOCK),
-        ];
+        let base = BASE_DRIVERS;
         let boot: Vec<usize> = base
             .iter()
             .map(|&(name, device)| self.driver(name, &[(device, ANY)]))
@@ -407,14 +410,7 @@ impl Builder {
     /// 1% hot-remove of one of a thread's devices and hot-add of a new one; then teardown,
     /// the drivers last by the first thread.
     fn virtio_hotplug(&mut self, live: u64, ops: u64, threads: usize) -> Vec<BusActor> {
-        let kinds = [
-            ("virtio_net", kind::NET),
-            ("virtio_blk", kind::BLOCK),
-            ("virtio_console", kind::CONSOLE),
-            ("virtio_rng", kind::RNG),
-            ("virtio_balloon", kind::BALLOON),
-            ("vmw_vsock_virtio", kind::VSOCK),
-        ];
+        let kinds = BASE_DRIVERS;
         let drivers: Vec<usize> = kinds
             .iter()
             .map(|&(name, device)| self.driver(name, &[(device, ANY)]))
