@@ -1,4 +1,4 @@
-//! The bus checker: every guarantee of the bus contract (docs/bus.md), verified on a bus run's
+//! The bus checker: every guarantee of the bus contract (the `Bus` trait's rustdoc in bypass-registry), verified on a bus run's
 //! recorded history.
 //!
 //! Devices are independent, so each device's history is checked on its own, in parallel

@@ -1,4 +1,4 @@
-//! The virtio bus under stress: the bus workloads (docs/bus.md) as scenarios, their runner and
+//! The virtio bus under stress: the bus workloads (the `Bus` trait's rustdoc in bypass-registry) as scenarios, their runner and
 //! the checker of their histories.
 //!
 //! - [`scenario`]: `virtio-boot`, `driver-reload` and `virtio-hotplug` as plans of actors,

@@ -1,4 +1,4 @@
-//! The bus scenarios: the virtio bus workloads (docs/bus.md) as plans of operations for actors
+//! The bus scenarios: the virtio bus workloads (the `Bus` trait's rustdoc in bypass-registry) as plans of operations for actors
 //! (a VM, the host, a loader, a churner), each on its own OS thread.
 //!
 //! As for the registry's scenarios, a plan is fixed before the run from the seed, every actor
