@@ -67,6 +67,6 @@ pub use report::{Report, ReportInput, WriteError};
 pub use results::{ResultsError, parse_results, read_results};
 pub use schema::{
     BenchGroup, Injected, Machine, Operation, Percentiles, RunDetails, RunResult, Scenario,
-    UnknownName, ViolationKind,
+    ScenarioKind, UnknownName, ViolationKind,
 };
 pub use stats::Spread;

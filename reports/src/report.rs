@@ -13,7 +13,7 @@ use crate::recommend::{
     self, CAP, MEASURED_MARGIN, Measure, NEAREST_TO_SLOW_CALLBACKS, OverallDefault, Recommendation,
     SINGLE_RUN_MARGIN, Verdict, WEIGHTING,
 };
-use crate::schema::{Machine, Operation, RunResult, Scenario};
+use crate::schema::{Machine, Operation, RunResult, Scenario, ScenarioKind};
 use crate::stats::Spread;
 
 /// What a report is made from.
@@ -489,7 +489,14 @@ fn machine_items(results: &[RunResult], generated_unix_s: u64) -> Vec<Vec<Span>>
 impl Report {
     /// Computes everything the report says from `input`.
     pub fn build(input: &ReportInput<'_>) -> Report {
-        let results = input.results;
+        // The registry's sections only: bus runs get a section of their own.
+        let registry: Vec<RunResult> = input
+            .results
+            .iter()
+            .filter(|r| r.scenario.kind() == ScenarioKind::Registry)
+            .cloned()
+            .collect();
+        let results = &registry[..];
         let criterion = input.criterion;
         let runs = baseline(results);
         let backends = recommend::backends(results, criterion);

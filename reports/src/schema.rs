@@ -120,7 +120,8 @@ macro_rules! named {
 }
 
 named! {
-    /// A stress scenario: a workload of the IRQ bypass contract that production VMMs produce.
+    /// A stress scenario: a workload that production VMMs produce, of the IRQ bypass registry
+    /// or of the virtio bus ([`Scenario::kind`]).
     pub enum Scenario ("scenarios") {
         /// `irqfd-flood`: irqfds created in bulk, both sides from many threads.
         IrqfdFlood = "irqfd-flood",
@@ -139,6 +140,50 @@ named! {
         /// `hot-tokens`: many threads making every kind of call on a few tokens, to race
         /// every state change against reads.
         HotTokens = "hot-tokens",
+        /// `virtio-boot`: microVMs registering their virtio devices while the host loads its
+        /// drivers (a bus scenario).
+        VirtioBoot = "virtio-boot",
+        /// `driver-reload`: a driver with every device it binds unregistered and registered
+        /// again, while devices come and go (a bus scenario).
+        DriverReload = "driver-reload",
+        /// `virtio-hotplug`: devices hot-added and removed while "which driver serves this
+        /// device" is looked up on every interrupt (a bus scenario).
+        VirtioHotplug = "virtio-hotplug",
+    }
+}
+
+/// Which registry a [`Scenario`] stresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScenarioKind {
+    /// The IRQ bypass registry (producers and consumers paired by token).
+    Registry,
+    /// The virtio bus (devices bound to drivers by id table).
+    Bus,
+}
+
+impl Scenario {
+    /// Which registry this scenario stresses.
+    ///
+    /// ```
+    /// use bypass_reports::schema::{Scenario, ScenarioKind};
+    /// assert_eq!(Scenario::BootStorm.kind(), ScenarioKind::Registry);
+    /// assert_eq!(Scenario::DriverReload.kind(), ScenarioKind::Bus);
+    /// ```
+    pub const fn kind(self) -> ScenarioKind {
+        match self {
+            Scenario::VirtioBoot | Scenario::DriverReload | Scenario::VirtioHotplug => {
+                ScenarioKind::Bus
+            }
+            _ => ScenarioKind::Registry,
+        }
+    }
+
+    /// The scenarios of `kind`, in the order of [`Scenario::ALL`].
+    pub fn of_kind(kind: ScenarioKind) -> impl Iterator<Item = Scenario> {
+        Scenario::ALL
+            .iter()
+            .copied()
+            .filter(move |s| s.kind() == kind)
     }
 }
 
@@ -150,8 +195,19 @@ named! {
         Register = "register",
         /// Unregistering a producer or a consumer.
         Unregister = "unregister",
-        /// The interrupt path's lookup: `is_paired` and `producer` of one token.
+        /// The interrupt path's lookup: `is_paired` and `producer` of one token, or the
+        /// driver of one bus device.
         Lookup = "lookup",
+        /// Registering a bus device (its walk of the drivers included).
+        RegisterDevice = "register-device",
+        /// Unregistering a bus device (its driver's `remove` included).
+        UnregisterDevice = "unregister-device",
+        /// Registering a bus driver (its walk of the unbound devices included).
+        RegisterDriver = "register-driver",
+        /// Unregistering a bus driver (the `remove` of each of its devices included).
+        UnregisterDriver = "unregister-driver",
+        /// Offering every unbound bus device to the drivers.
+        Rescan = "rescan",
     }
 }
 
@@ -183,6 +239,9 @@ named! {
         /// The registry's memory did not come back: live bytes grew over fill-and-empty
         /// cycles, or stayed above the baseline once it was dropped.
         MemoryLeak = "memory-leak",
+        /// A bus device's bind was not undone exactly once by the driver that made it: probed
+        /// while bound, removed while unbound or by another driver, or still bound at the end.
+        UnbalancedBind = "unbalanced-bind",
     }
 }
 
@@ -346,7 +405,7 @@ mod tests {
                 .starts_with("unknown scenario `boot`; valid scenarios: irqfd-flood, boot-storm"),
             "{err}"
         );
-        let mut ops = Operation::ALL.to_vec();
+        let mut ops = Operation::ALL[..3].to_vec();
         ops.sort();
         assert_eq!(
             ops,
@@ -355,6 +414,19 @@ mod tests {
                 Operation::Register,
                 Operation::Unregister
             ]
+        );
+        let bus: Vec<Scenario> = Scenario::of_kind(ScenarioKind::Bus).collect();
+        assert_eq!(
+            bus,
+            [
+                Scenario::VirtioBoot,
+                Scenario::DriverReload,
+                Scenario::VirtioHotplug
+            ]
+        );
+        assert_eq!(
+            Scenario::of_kind(ScenarioKind::Registry).count() + bus.len(),
+            Scenario::ALL.len()
         );
         assert_eq!(
             serde_json::to_string(&ViolationKind::CallAfterReturn).unwrap(),

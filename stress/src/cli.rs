@@ -31,6 +31,12 @@ pub(crate) enum Command {
     /// operation, then, indented, each callback in the order it ran and the outcome (`ok` or
     /// `err KIND`).
     ///
+    /// A trace may also hold virtio bus lines: `register driver NAME id DEVICE:VENDOR…
+    /// [fail-probe]` (`*` matches any), `register device KEY id DEVICE:VENDOR`,
+    /// `unregister driver NAME`, `unregister device KEY` and `rescan`. Bus lines run on the
+    /// backend's bus and bypass lines on its IRQ bypass registry, each compared with its own
+    /// model.
+    ///
     /// With `--backend all` (the default) the trace runs on every backend and on the
     /// sequential model; the model's output is printed, and the exit status is 1 if any
     /// backend differs, naming the first trace line where it does. Exit status 2: the trace

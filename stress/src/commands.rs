@@ -9,12 +9,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bypass_reports::format;
-use bypass_reports::{Operation, RunResult, Spread};
+use bypass_reports::{Operation, RunResult, ScenarioKind, Spread};
 use bypass_strategies::Backend;
 use bypass_stress::Violation;
-use bypass_stress::measure;
 use bypass_stress::runner::{self, Progress, RunConfig, RunOutput};
 use bypass_stress::scenario::{self, Faults, Scenario};
+use bypass_stress::{bus, measure};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BAD_INPUT, CiArgs, CompareArgs, NO_CAP, RunArgs};
@@ -99,12 +99,12 @@ fn print_result(r: &RunResult) {
         r.check_s
     );
     println!(
-        "  {:<11} {:>9} {:>10} {:>10} {:>10} {:>10}",
+        "  {:<17} {:>9} {:>10} {:>10} {:>10} {:>10}",
         "operation", "count", "p50", "p99", "p99.9", "max"
     );
     for (kind, p) in &r.latency_ns {
         println!(
-            "  {:<11} {:>9} {:>10} {:>10} {:>10} {:>10}",
+            "  {:<17} {:>9} {:>10} {:>10} {:>10} {:>10}",
             kind,
             p.count,
             format::ns(p.p50 as f64),
@@ -202,6 +202,31 @@ fn gib(bytes: f64) -> String {
     format!("{:.1} GiB", bytes / (1u64 << 30) as f64)
 }
 
+/// The size of a scenario's plan, of either registry.
+struct PlanSize {
+    ops: u64,
+    actors: usize,
+}
+
+fn plan_size(scenario: Scenario, scale: f64, seed: u64, faults: Faults) -> PlanSize {
+    match scenario.kind() {
+        ScenarioKind::Registry => {
+            let plan = scenario::plan(scenario, scale, seed, faults);
+            PlanSize {
+                ops: plan.ops(),
+                actors: plan.actors.len(),
+            }
+        }
+        ScenarioKind::Bus => {
+            let plan = bus::scenario::plan(scenario, scale, seed, faults);
+            PlanSize {
+                ops: plan.ops(),
+                actors: plan.actors.len(),
+            }
+        }
+    }
+}
+
 /// Refuses, before any work, a run that cannot be made as asked: more threads than the
 /// scenario has actors, or (above scale 1) more memory than the machine has to give.
 fn check_feasible(config: &RunConfig) -> Result<(), String> {
@@ -210,9 +235,9 @@ fn check_feasible(config: &RunConfig) -> Result<(), String> {
     }
     // Sizes grow linearly with the scale: a plan at scale 1 at most tells the rest.
     let probe_scale = config.scale.min(1.0);
-    let mut plan = scenario::plan(config.scenario, probe_scale, config.seed, config.faults);
+    let mut plan = plan_size(config.scenario, probe_scale, config.seed, config.faults);
     if config.scale > probe_scale {
-        let ops_per_scale = plan.ops() as f64 / probe_scale;
+        let ops_per_scale = plan.ops as f64 / probe_scale;
         let need = BASE_BYTES + ops_per_scale * config.scale * BYTES_PER_OP;
         let memory = measure::machine().memory_bytes as f64;
         let allowed = memory * 0.75;
@@ -230,10 +255,10 @@ fn check_feasible(config: &RunConfig) -> Result<(), String> {
         }
     }
     if let Some(threads) = config.threads {
-        if threads > plan.actors.len() && config.scale > probe_scale {
-            plan = scenario::plan(config.scenario, config.scale, config.seed, config.faults);
+        if threads > plan.actors && config.scale > probe_scale {
+            plan = plan_size(config.scenario, config.scale, config.seed, config.faults);
         }
-        let actors = plan.actors.len();
+        let actors = plan.actors;
         if threads > actors {
             return Err(format!(
                 "--threads {threads} is more than {} can use at scale {}: it has {actors} actors (VMs, vCPUs, devices), one a thread; use --threads {actors} or fewer",

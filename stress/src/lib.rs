@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod bus;
 pub(crate) mod chaos;
 pub mod checker;
 pub(crate) mod history;

@@ -54,32 +54,42 @@ pub(crate) fn percentiles(h: &Histogram<u64>) -> Percentiles {
     }
 }
 
-/// One histogram per kind of operation, indexed as [`Operation::ALL`]; each thread has its
-/// own, merged after the run.
+/// One histogram per kind of operation, indexed as [`Operation::ALL`], made on its first
+/// record (a run makes only its registry's kinds); each thread has its own, merged after the
+/// run.
 #[derive(Debug)]
-pub(crate) struct Latencies([Histogram<u64>; Operation::ALL.len()]);
+pub(crate) struct Latencies([Option<Histogram<u64>>; Operation::ALL.len()]);
 
 impl Latencies {
     pub(crate) fn new() -> Latencies {
+        Latencies(std::array::from_fn(|_| None))
+    }
+
+    fn histogram(&mut self, kind: Operation) -> &mut Histogram<u64> {
         // 1 ns to 100 s at 2 significant digits (1% resolution): ~25 KiB a histogram, so
         // that 1,024 threads with one each per kind stay under 100 MiB. 3 digits would take
         // ten times that.
-        let h = || Histogram::new_with_bounds(1, 100_000_000_000, 2).expect("valid bounds");
-        Latencies(std::array::from_fn(|_| h()))
+        self.0[kind as usize].get_or_insert_with(|| {
+            Histogram::new_with_bounds(1, 100_000_000_000, 2).expect("valid bounds")
+        })
     }
 
     pub(crate) fn record(&mut self, kind: Operation, ns: u64) {
-        self.0[kind as usize].saturating_record(ns.max(1));
+        self.histogram(kind).saturating_record(ns.max(1));
     }
 
     /// Operations recorded, of every kind.
     pub(crate) fn count(&self) -> u64 {
-        self.0.iter().map(Histogram::len).sum()
+        self.0.iter().flatten().map(Histogram::len).sum()
     }
 
     pub(crate) fn merge(&mut self, other: &Latencies) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            a.add(b).expect("histograms of equal bounds");
+        for (&kind, b) in Operation::ALL.iter().zip(&other.0) {
+            if let Some(b) = b {
+                self.histogram(kind)
+                    .add(b)
+                    .expect("histograms of equal bounds");
+            }
         }
     }
 
@@ -87,8 +97,9 @@ impl Latencies {
         Operation::ALL
             .iter()
             .zip(&self.0)
+            .filter_map(|(&kind, h)| Some((kind, h.as_ref()?)))
             .filter(|(_, h)| !h.is_empty())
-            .map(|(&kind, h)| (kind, percentiles(h)))
+            .map(|(kind, h)| (kind, percentiles(h)))
             .collect()
     }
 }

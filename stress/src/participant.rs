@@ -23,6 +23,11 @@ thread_local! {
     static CURRENT_OP: Cell<u64> = const { Cell::new(0) };
 }
 
+/// The id of the registry call this thread is making (0: none).
+pub(crate) fn current_op() -> u64 {
+    CURRENT_OP.with(Cell::get)
+}
+
 /// Marks this thread as making registry call `op` until dropped, so that the callbacks it
 /// causes are attributed to it.
 pub(crate) struct OpScope(u64);

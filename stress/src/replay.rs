@@ -1,5 +1,10 @@
 //! `bypass replay`: run a trace and print what ran.
 //!
+//! A trace may mix the lines of the two registries: bypass lines (`register producer 7`) and
+//! bus lines (`register driver net id 1:*`, `register device 5 id 1:1`, `rescan`). Each kind
+//! runs on its own registry of the backend replayed (its `Registry` and its `Bus`), and is
+//! compared with its own model.
+//!
 //! The trace is streamed, never held: it is read twice, line by line, each line at most
 //! [`trace::MAX_LINE_BYTES`] long. The first pass checks every line, so that a malformed trace
 //! runs nothing; the second runs each line on every backend and the model as it is read,
@@ -13,14 +18,83 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bypass_registry::Registry;
+use bypass_registry::bus::model::BusModel;
+use bypass_registry::bus::{self, Bus};
 use bypass_registry::model::Model;
-use bypass_registry::op::{Op, Step};
+use bypass_registry::op;
 use bypass_registry::trace::{self, MAX_LINE_BYTES, Replayer};
 use bypass_strategies::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BackendChoice, ReplayArgs};
 use crate::commands::bad_input;
+
+/// One operation of a trace: of the IRQ bypass registry, or of the virtio bus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Op {
+    Bypass(op::Op),
+    Bus(bus::trace::Op),
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Bypass(op) => op.fmt(f),
+            Op::Bus(op) => op.fmt(f),
+        }
+    }
+}
+
+/// One replayed operation, of either registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Bypass(op::Step),
+    Bus(bus::trace::Step),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Bypass(step) => step.fmt(f),
+            Step::Bus(step) => step.fmt(f),
+        }
+    }
+}
+
+/// Whether a line (its comment removed) is a bus line: `rescan`, or `register`/`unregister`
+/// followed by `driver` or `device`. Every other line is read as a bypass line.
+fn is_bus_line(code: &str) -> bool {
+    let mut words = code.split_whitespace();
+    matches!(
+        (words.next(), words.next()),
+        (Some("rescan"), _) | (Some("register" | "unregister"), Some("driver" | "device"))
+    )
+}
+
+/// Parses line `number` of a mixed trace: `None` for a blank or comment-only line.
+fn parse_line(number: usize, text: &str) -> Result<Option<Op>, String> {
+    let malformed = |e: trace::ParseError| format!("malformed trace: {e}");
+    // The bypass parser knows the limits (length, a byte-order mark on line 1); it also reads
+    // bus lines' comments the same way.
+    let code = match number {
+        1 => text.strip_prefix('\u{feff}').unwrap_or(text),
+        _ => text,
+    };
+    let code = code.split_once('#').map_or(code, |(code, _)| code);
+    if text.len() <= MAX_LINE_BYTES && is_bus_line(code) {
+        return bus::trace::parse_line(code)
+            .map(|op| op.map(Op::Bus))
+            .map_err(|message| {
+                malformed(trace::ParseError {
+                    line: number,
+                    message,
+                })
+            });
+    }
+    trace::parse_line(number, text)
+        .map(|op| op.map(Op::Bypass))
+        .map_err(malformed)
+}
 
 /// A trace read line by line, each line bounded, with its number and the bytes read so far.
 struct Lines<R> {
@@ -94,9 +168,7 @@ impl<R: BufRead> Lines<R> {
     /// The next operation and its line number, skipping blank and comment lines.
     fn next_op(&mut self) -> Result<Option<(usize, Op)>, String> {
         while let Some((number, text)) = self.next_line()? {
-            if let Some(op) =
-                trace::parse_line(number, text).map_err(|e| format!("malformed trace: {e}"))?
-            {
+            if let Some(op) = parse_line(number, text)? {
                 return Ok(Some((number, op)));
             }
         }
@@ -218,11 +290,13 @@ fn bar(len: Option<u64>, what: &str) -> ProgressBar {
     bar
 }
 
-/// A backend under replay.
+/// A backend under replay: its registry and its bus, each with its replayer.
 struct Replaying {
     backend: Backend,
     registry: Arc<dyn Registry>,
     replayer: Replayer,
+    bus: Arc<dyn Bus>,
+    bus_replayer: bus::trace::Replayer,
 }
 
 impl Replaying {
@@ -231,11 +305,32 @@ impl Replaying {
             backend,
             registry: backend.make(),
             replayer: Replayer::default(),
+            bus: backend.make_bus(),
+            bus_replayer: bus::trace::Replayer::default(),
         }
     }
 
     fn step(&self, op: &Op) -> Step {
-        self.replayer.step(&*self.registry, op)
+        match op {
+            Op::Bypass(op) => Step::Bypass(self.replayer.step(&*self.registry, op)),
+            Op::Bus(op) => Step::Bus(self.bus_replayer.step(&*self.bus, op)),
+        }
+    }
+}
+
+/// The two sequential models: what every backend must print.
+#[derive(Default)]
+struct Models {
+    registry: Model,
+    bus: BusModel,
+}
+
+impl Models {
+    fn apply(&mut self, op: &Op) -> Step {
+        match op {
+            Op::Bypass(op) => Step::Bypass(self.registry.apply(op)),
+            Op::Bus(op) => Step::Bus(self.bus.apply(op)),
+        }
     }
 }
 
@@ -273,7 +368,7 @@ pub(crate) fn run(args: &ReplayArgs) -> ExitCode {
             })
         }
         BackendChoice::All => {
-            let mut model = Model::new();
+            let mut model = Models::default();
             let mut backends: Vec<Option<Replaying>> = Backend::ALL
                 .iter()
                 .map(|&b| Some(Replaying::new(b)))

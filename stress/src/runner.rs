@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use bypass_registry::memory::{self, Footprint};
 use bypass_registry::op::{Behaviour, Outcome};
 use bypass_registry::{Registry, Side, Token};
-use bypass_reports::schema::{Injected, Operation, RunDetails, RunResult, ViolationKind};
+use bypass_reports::schema::{
+    Injected, Operation, RunDetails, RunResult, ScenarioKind, ViolationKind,
+};
 use bypass_strategies::{Backend, Visitor};
 
 use crate::history::{History, Observed, OpKind, OpRecord, PopRecord, QuietState, TokenLog};
@@ -107,6 +109,9 @@ impl std::error::Error for RunError {}
 
 /// Runs `config` on its backend, checks the history, and returns the figures and violations.
 pub fn run(config: &RunConfig, progress: &Progress) -> Result<RunOutput, RunError> {
+    if config.scenario.kind() == ScenarioKind::Bus {
+        return crate::bus::runner::run(config, progress);
+    }
     struct V<'a>(&'a RunConfig, &'a Progress);
     impl Visitor for V<'_> {
         type Output = Result<RunOutput, RunError>;
@@ -135,47 +140,26 @@ pub fn run_on<R: Registry>(
     let tokens = run.history.quiet.len() as u64;
     let check_start = Instant::now();
     let mut violations = checker::check(run.history);
-    let check_s = check_start.elapsed().as_secs_f64();
+    let check = check_start.elapsed();
     let footprint = config.memory.then(|| memory_check(&make)).flatten();
     if let Some(leak) = footprint.as_ref().and_then(Footprint::leak) {
         violations.push(Violation::new(ViolationKind::MemoryLeak, None, leak));
     }
-    let elapsed_s = run.elapsed.as_secs_f64();
-    let result = RunResult {
-        backend,
-        scenario: config.scenario,
+    let figures = Figures {
+        backend: &backend,
         threads: run.threads,
-        seed: config.seed,
-        scale: config.scale,
         ops: run.ops,
-        elapsed_s,
-        ops_per_s: if elapsed_s > 0.0 {
-            run.ops as f64 / elapsed_s
-        } else {
-            0.0
-        },
-        latency_ns: run.latencies.summary(),
-        violations: violations.len(),
-        peak_rss_bytes: measure::peak_rss_bytes(),
-        machine: measure::machine(),
-        capped: run.skipped > 0,
-        skipped_ops: run.skipped,
-        callback_cost_ns: config
-            .callback_cost
-            .as_nanos()
-            .try_into()
-            .unwrap_or(u64::MAX),
-        fail_rate: config.faults.fail_rate,
-        panic_rate: config.faults.panic_rate,
-        check_s,
-        details: RunDetails {
-            chaos_seed: config.chaos,
-            injected: Some(run.injected),
-            bytes_per_token: footprint.map(|f| f.per_token),
-        },
+        elapsed: run.elapsed,
+        skipped: run.skipped,
+        check,
+    };
+    let details = RunDetails {
+        chaos_seed: config.chaos,
+        injected: Some(run.injected),
+        bytes_per_token: footprint.map(|f| f.per_token),
     };
     Ok(RunOutput {
-        result,
+        result: figures.result(config, &run.latencies, violations.len(), details),
         violations,
         tokens,
     })
@@ -187,6 +171,61 @@ fn memory_check<R: Registry>(make: impl Fn() -> R) -> Option<Footprint> {
     window
         .installed()
         .then(|| memory::footprint(make, &alloc::Heap(&window), MEMORY_TOKENS))
+}
+
+/// What a run measured, of either registry: what its [`RunResult`] is made of.
+pub(crate) struct Figures<'a> {
+    pub(crate) backend: &'a str,
+    pub(crate) threads: usize,
+    /// Operations of the plan made.
+    pub(crate) ops: u64,
+    /// Wall time of the plan.
+    pub(crate) elapsed: Duration,
+    /// Operations of the plan skipped by the time cap.
+    pub(crate) skipped: u64,
+    /// Time the checker took.
+    pub(crate) check: Duration,
+}
+
+impl Figures<'_> {
+    pub(crate) fn result(
+        &self,
+        config: &RunConfig,
+        latencies: &Latencies,
+        violations: usize,
+        details: RunDetails,
+    ) -> RunResult {
+        let elapsed_s = self.elapsed.as_secs_f64();
+        RunResult {
+            backend: self.backend.to_string(),
+            scenario: config.scenario,
+            threads: self.threads,
+            seed: config.seed,
+            scale: config.scale,
+            ops: self.ops,
+            elapsed_s,
+            ops_per_s: if elapsed_s > 0.0 {
+                self.ops as f64 / elapsed_s
+            } else {
+                0.0
+            },
+            latency_ns: latencies.summary(),
+            violations,
+            peak_rss_bytes: measure::peak_rss_bytes(),
+            machine: measure::machine(),
+            capped: self.skipped > 0,
+            skipped_ops: self.skipped,
+            callback_cost_ns: config
+                .callback_cost
+                .as_nanos()
+                .try_into()
+                .unwrap_or(u64::MAX),
+            fail_rate: config.faults.fail_rate,
+            panic_rate: config.faults.panic_rate,
+            check_s: self.check.as_secs_f64(),
+            details,
+        }
+    }
 }
 
 struct Executed {
@@ -448,13 +487,13 @@ impl<R: Registry> Caller<'_, R> {
 
 /// Holds the threads until all are started: then `Go`, or `Abort` if one could not be.
 #[derive(Debug)]
-enum Gate {
+pub(crate) enum Gate {
     Wait,
     Go,
     Abort,
 }
 
-fn wait_gate(gate: &(Mutex<Gate>, Condvar)) -> bool {
+pub(crate) fn wait_gate(gate: &(Mutex<Gate>, Condvar)) -> bool {
     let mut state = gate.0.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
         match *state {
@@ -465,7 +504,7 @@ fn wait_gate(gate: &(Mutex<Gate>, Condvar)) -> bool {
     }
 }
 
-fn open_gate(gate: &(Mutex<Gate>, Condvar), to: Gate) {
+pub(crate) fn open_gate(gate: &(Mutex<Gate>, Condvar), to: Gate) {
     *gate.0.lock().unwrap_or_else(PoisonError::into_inner) = to;
     gate.1.notify_all();
 }

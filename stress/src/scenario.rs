@@ -122,6 +122,9 @@ pub const fn description(scenario: Scenario) -> &'static str {
         Scenario::HotTokens => {
             "64 threads make every kind of call (both sides' register and unregister, is_paired, producer, consumer, population) on 4-16 tokens, 4,000 calls each"
         }
+        Scenario::VirtioBoot | Scenario::DriverReload | Scenario::VirtioHotplug => {
+            crate::bus::scenario::description(scenario)
+        }
     }
 }
 
@@ -142,6 +145,9 @@ pub fn plan(scenario: Scenario, scale: f64, seed: u64, faults: Faults) -> Plan {
         Scenario::RestoreStorm => b.restore_storm(n(250.0)),
         Scenario::DeliveryLookup => b.delivery_lookup(n(100_000.0), n(1_000_000.0), 8),
         Scenario::HotTokens => b.hot_tokens(n(4_000.0), 64),
+        Scenario::VirtioBoot | Scenario::DriverReload | Scenario::VirtioHotplug => {
+            panic!("{scenario} is a bus scenario: bus::scenario::plan makes its plan")
+        }
     };
     Plan {
         actors,

@@ -34,6 +34,10 @@ fn ci_scale(scenario: Scenario) -> f64 {
     match scenario {
         Scenario::IrqfdFlood => 0.05,
         Scenario::DeliveryLookup => 0.02,
+        // Bus: 100 VMs on their own threads; 500 devices reloaded; 2,500 devices, 25,000 ops.
+        Scenario::VirtioBoot => 0.025,
+        Scenario::DriverReload => 0.025,
+        Scenario::VirtioHotplug => 0.025,
         _ => 0.1,
     }
 }

@@ -431,17 +431,29 @@ pub fn render(steps: &[Step]) -> String {
 
 /// Replays `ops` on `bus` with recording drivers, recording each step.
 pub fn replay<B: Bus + ?Sized>(bus: &B, ops: &[Op]) -> Vec<Step> {
-    let log = BusLog::new();
-    ops.iter()
-        .map(|op| {
-            let outcome = apply(bus, &log, op);
-            Step {
-                op: op.clone(),
-                events: log.take(),
-                outcome,
-            }
-        })
-        .collect()
+    let replayer = Replayer::default();
+    ops.iter().map(|op| replayer.step(bus, op)).collect()
+}
+
+/// [`replay`] one operation at a time, for a trace that is streamed: keeps the log that the
+/// drivers of every step record their callbacks into (those registered earlier record there
+/// too), so use one `Replayer` per bus for the whole trace.
+#[derive(Debug, Default)]
+pub struct Replayer {
+    log: Arc<BusLog>,
+}
+
+impl Replayer {
+    /// Applies `op` on `bus` with drivers that record each callback they receive, and returns
+    /// the step.
+    pub fn step<B: Bus + ?Sized>(&self, bus: &B, op: &Op) -> Step {
+        let outcome = apply(bus, &self.log, op);
+        Step {
+            op: op.clone(),
+            events: self.log.take(),
+            outcome,
+        }
+    }
 }
 
 /// Runs one operation on `bus`, its drivers logging into `log`.
