@@ -5,7 +5,7 @@
 
 use bypass_registry::bus::kit::{assert_faults_match_model, assert_matches_model};
 use bypass_registry::bus::model::DriverBehaviour;
-use bypass_registry::bus::trace::Op;
+use bypass_registry::bus::op::Op;
 use bypass_registry::bus::{ANY, BusCallback};
 use bypass_strategies::bus::{LockFreeBus, MutexListBus, MutexMapBus, RcuBus, ShardedBus};
 use proptest::prelude::*;

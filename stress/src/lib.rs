@@ -4,6 +4,8 @@
 //!
 //! - [`scenario`]: the workloads of the contract (docs/registry.md) as plans of operations for
 //!   actors (VMs, vCPUs, devices), each on its own OS thread.
+//! - [`run`]: runs one scenario on one backend, whichever registry it stresses: the IRQ bypass
+//!   registry's scenarios through [`runner`], the virtio bus's through [`bus`].
 //! - [`runner`]: runs a plan on a backend, recording every call (start, end, outcome), every
 //!   callback, the state the run ends in, and per-operation latency in hdrhistogram.
 //! - [`checker`]: verifies the recorded history token by token: callbacks only inside calls,
@@ -22,7 +24,8 @@
 //! type the report reads.
 //!
 //! ```
-//! use bypass_stress::runner::{run, Progress, RunConfig};
+//! use bypass_stress::run;
+//! use bypass_stress::runner::{Progress, RunConfig};
 //! use bypass_stress::scenario::{Faults, Scenario};
 //! use bypass_strategies::Backend;
 //!
@@ -58,3 +61,16 @@ pub mod violation;
 
 pub use participant::InjectedPanic;
 pub use violation::Violation;
+
+use bypass_reports::ScenarioKind;
+
+use runner::{Progress, RunConfig, RunError, RunOutput};
+
+/// Runs `config`'s scenario on its backend (its registry or its bus, as the scenario's kind
+/// says), checks the history, and returns the figures and violations.
+pub fn run(config: &RunConfig, progress: &Progress) -> Result<RunOutput, RunError> {
+    match config.scenario.kind() {
+        ScenarioKind::Registry => runner::run(config, progress),
+        ScenarioKind::Bus => bus::runner::run(config, progress),
+    }
+}

@@ -33,7 +33,7 @@ use crate::commands::bad_input;
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Op {
     Bypass(op::Op),
-    Bus(bus::trace::Op),
+    Bus(bus::op::Op),
 }
 
 impl std::fmt::Display for Op {
@@ -49,7 +49,7 @@ impl std::fmt::Display for Op {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Step {
     Bypass(op::Step),
-    Bus(bus::trace::Step),
+    Bus(bus::op::Step),
 }
 
 impl std::fmt::Display for Step {

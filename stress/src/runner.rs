@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use bypass_registry::memory::{self, Footprint};
 use bypass_registry::op::{Behaviour, Outcome};
 use bypass_registry::{Registry, Side, Token};
-use bypass_reports::schema::{
-    Injected, Operation, RunDetails, RunResult, ScenarioKind, ViolationKind,
-};
+use bypass_reports::schema::{Injected, Operation, RunDetails, RunResult, ViolationKind};
 use bypass_strategies::{Backend, Visitor};
 
 use crate::history::{History, Observed, OpKind, OpRecord, PopRecord, QuietState, TokenLog};
@@ -107,11 +105,9 @@ impl std::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-/// Runs `config` on its backend, checks the history, and returns the figures and violations.
+/// Runs `config`'s registry scenario on its backend, checks the history, and returns the
+/// figures and violations ([`crate::run`] takes either kind of scenario).
 pub fn run(config: &RunConfig, progress: &Progress) -> Result<RunOutput, RunError> {
-    if config.scenario.kind() == ScenarioKind::Bus {
-        return crate::bus::runner::run(config, progress);
-    }
     struct V<'a>(&'a RunConfig, &'a Progress);
     impl Visitor for V<'_> {
         type Output = Result<RunOutput, RunError>;

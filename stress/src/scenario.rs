@@ -122,8 +122,14 @@ pub const fn description(scenario: Scenario) -> &'static str {
         Scenario::HotTokens => {
             "64 threads make every kind of call (both sides' register and unregister, is_paired, producer, consumer, population) on 4-16 tokens, 4,000 calls each"
         }
-        Scenario::VirtioBoot | Scenario::DriverReload | Scenario::VirtioHotplug => {
-            crate::bus::scenario::description(scenario)
+        Scenario::VirtioBoot => {
+            "4,000 microVMs boot, each registering its 6-10 virtio devices from its own thread while the host loads 8 drivers, 2 of them mid-storm, then a rescan; the host upgrades virtio_net and adds a net device; then all shut down as the host unloads its drivers"
+        }
+        Scenario::DriverReload => {
+            "a driver bound to 20,000 devices reloaded (unregistered, registered again) 20 times while 2 threads add and remove devices, 1,000 a second"
+        }
+        Scenario::VirtioHotplug => {
+            "50,000 live devices on 8 threads: 99% lookups of which driver serves a device, 1% hot-remove and hot-add (1,000,000 operations)"
         }
     }
 }

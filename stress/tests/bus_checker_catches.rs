@@ -8,7 +8,8 @@ use bypass_registry::bus::broken::{BrokenBus, BusFlaw};
 use bypass_reports::ViolationKind;
 use bypass_strategies::Backend;
 use bypass_stress::bus::runner::run_on;
-use bypass_stress::runner::{Progress, RunConfig, run};
+use bypass_stress::run;
+use bypass_stress::runner::{Progress, RunConfig};
 use bypass_stress::scenario::{Faults, Scenario};
 
 fn config(scenario: Scenario, seed: u64) -> RunConfig {

@@ -8,7 +8,8 @@ use bypass_registry::Registry;
 use bypass_registry::broken::{Broken, Bug, Flaw, Sharded, Snapshots};
 use bypass_reports::ViolationKind;
 use bypass_strategies::Backend;
-use bypass_stress::runner::{Progress, RunConfig, run, run_on};
+use bypass_stress::run;
+use bypass_stress::runner::{Progress, RunConfig, run_on};
 use bypass_stress::scenario::{Faults, Scenario};
 
 /// Scenarios where both sides of a token meet and leave from different threads.

@@ -52,7 +52,7 @@ fn unwritable_reports_fail_before_the_suite() {
     }
 }
 
-/// `ci --json/--junit` on two backends and two scenarios (the filters keep one pass short):
+/// `ci --json/--junit` on two backends and one scenario (the filters keep one pass short):
 /// one JSON object with every run, and JUnit XML with one test case per backend x scenario.
 #[test]
 fn ci_writes_json_and_junit() {
@@ -60,8 +60,9 @@ fn ci_writes_json_and_junit() {
     let json = dir.join("ci.json");
     let junit = dir.join("nested").join("junit.xml");
     let backends = ["mutex-map", "lockfree"];
-    let scenarios = ["vector-toggle", "hot-tokens"];
-    let mut args = vec!["ci", "--budget", "3s", "--seed", "5"];
+    let scenarios = ["hot-tokens"];
+    // A pass takes about a second; the budget leaves room for a loaded machine.
+    let mut args = vec!["ci", "--budget", "10s", "--seed", "5"];
     for b in backends {
         args.extend(["--backend", b]);
     }
@@ -73,7 +74,7 @@ fn ci_writes_json_and_junit() {
     let out = bypass(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("2 backends x 2 scenarios"),
+        text(&out.stdout).contains("2 backends x 1 scenarios"),
         "{}",
         text(&out.stdout)
     );
@@ -83,7 +84,7 @@ fn ci_writes_json_and_junit() {
     assert_eq!(value["seed"], 5);
     assert_eq!(value["failed"], 0);
     let runs = value["runs"].as_array().unwrap();
-    assert!(runs.len() >= 4, "at least one pass: {}", runs.len());
+    assert!(runs.len() >= 2, "at least one pass: {}", runs.len());
     for run in runs {
         assert!(run["result"]["ops"].as_u64().is_some(), "{run}");
         assert_eq!(run["violations"].as_array().unwrap().len(), 0);
@@ -95,7 +96,7 @@ fn ci_writes_json_and_junit() {
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
     assert_eq!(
         xml.matches("<testcase ").count(),
-        4,
+        2,
         "one per backend x scenario"
     );
     for backend in backends {
@@ -104,7 +105,7 @@ fn ci_writes_json_and_junit() {
             assert!(xml.contains(&case), "{case}: {xml}");
         }
     }
-    assert!(xml.contains("tests=\"4\" failures=\"0\""), "{xml}");
+    assert!(xml.contains("tests=\"2\" failures=\"0\""), "{xml}");
     assert!(!xml.contains("<failure"));
     assert!(xml.trim_end().ends_with("</testsuites>"));
 }

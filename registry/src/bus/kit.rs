@@ -28,9 +28,10 @@ use super::contract::{Bus, BusPopulation};
 use super::error::{ErrorKind, RegisterError};
 use super::id::{ANY, DeviceId, DriverName, IdTable, Key, Pattern};
 use super::model::{BusModel, DriverBehaviour};
+use super::op::{Op, Outcome, Step};
 use super::participant::{BusCallback, BusEvent, Device, Driver};
 use super::recorder::{BusHook, BusLog, RecordingDriver};
-use super::trace::{self, Op, Outcome, Step};
+use super::trace;
 use crate::conformance::panic_message;
 
 /// Makes a fresh, empty bus of the backend under test.

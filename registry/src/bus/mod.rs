@@ -14,6 +14,8 @@
 //! - Typed errors: [`RegisterError`] (handing back the refused device or driver),
 //!   [`UnregisterError`], [`Reentrant`], and the validation errors [`InvalidKey`],
 //!   [`InvalidId`], [`InvalidName`], each with its trace name ([`ErrorKind`]).
+//! - [`op`]: the operations, outcomes and replayed steps, as the model, traces and checkers
+//!   name them.
 //! - [`model`]: the contract as a plain sequential state machine, the executable spec.
 //! - [`trace`]: the replay format of bus lines: parse, replay on a backend or the model, render.
 //! - With the `kit` feature (for test suites): `kit`, the conformance kit every bus backend
@@ -58,6 +60,7 @@ mod id;
 #[cfg(feature = "kit")]
 pub mod kit;
 pub mod model;
+pub mod op;
 mod participant;
 pub mod protocol;
 #[cfg(feature = "kit")]

@@ -5,8 +5,8 @@
 use super::contract::BusPopulation;
 use super::error::ErrorKind;
 use super::id::{DeviceId, DriverName, IdTable, Key};
+use super::op::{Checked, Op, Outcome, Step};
 use super::participant::{BusCallback, BusEvent};
-use super::trace::{Checked, Op, Outcome, Step};
 
 /// How a driver behaves when called back: the faults the model knows.
 ///
@@ -40,7 +40,7 @@ struct ModelDriver {
 ///
 /// ```
 /// use bypass_registry::bus::model::BusModel;
-/// use bypass_registry::bus::trace::{Op, Outcome};
+/// use bypass_registry::bus::op::{Op, Outcome};
 /// use bypass_registry::bus::ErrorKind;
 ///
 /// let mut model = BusModel::new();

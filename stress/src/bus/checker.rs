@@ -24,7 +24,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
-use bypass_registry::bus::trace::{Op, Outcome};
+use bypass_registry::bus::op::{Op, Outcome};
 use bypass_registry::bus::{BusCallback, DeviceId, DriverName, ErrorKind};
 use bypass_reports::schema::ViolationKind;
 use rayon::prelude::*;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bypass_registry::CallbackError;
-use bypass_registry::bus::trace::Outcome;
+use bypass_registry::bus::op::Outcome;
 use bypass_registry::bus::{BusCallback, BusPopulation, Device, DeviceId, DriverName, IdTable};
 
 use super::scenario::{ProbeFault, probe_fault};

@@ -4,7 +4,7 @@
 //! - [`scenario`]: `virtio-boot`, `driver-reload` and `virtio-hotplug` as plans of actors,
 //!   each on its own OS thread, with failing, panicking and slow probes.
 //! - [`runner`]: runs a plan on a backend's [`Bus`](bypass_registry::bus::Bus), recording
-//!   every call and callback; [`crate::runner::run`] sends bus scenarios here.
+//!   every call and callback; [`crate::run`] sends bus scenarios here.
 //! - the checker (private): each device's history checked on its own against the bus
 //!   contract, in parallel.
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bypass_registry::bus::trace::Outcome;
+use bypass_registry::bus::op::Outcome;
 use bypass_registry::bus::{
     Bus, Device, Driver, ErrorKind, Key, Reentrant, RegisterError, UnregisterError,
 };

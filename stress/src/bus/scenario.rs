@@ -159,22 +159,6 @@ pub fn probe_fault(seed: u64, faults: Faults, instance: u32, key: u64) -> ProbeF
     }
 }
 
-/// What each bus scenario models and its size at scale 1.
-pub const fn description(scenario: Scenario) -> &'static str {
-    match scenario {
-        Scenario::VirtioBoot => {
-            "4,000 microVMs boot, each registering its 6-10 virtio devices from its own thread while the host loads 8 drivers, 2 of them mid-storm, then a rescan; the host upgrades virtio_net and adds a net device; then all shut down as the host unloads its drivers"
-        }
-        Scenario::DriverReload => {
-            "a driver bound to 20,000 devices reloaded (unregistered, registered again) 20 times while 2 threads add and remove devices, 1,000 a second"
-        }
-        Scenario::VirtioHotplug => {
-            "50,000 live devices on 8 threads: 99% lookups of which driver serves a device, 1% hot-remove and hot-add (1,000,000 operations)"
-        }
-        _ => "not a bus scenario",
-    }
-}
-
 /// The plan of bus scenario `scenario` at `scale` (1 is the contract's size), from `seed`.
 ///
 /// # Panics
