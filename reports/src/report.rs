@@ -447,7 +447,7 @@ fn method() -> Vec<Span> {
         format::ratio(CAP),
         format::ratio(MEASURED_MARGIN),
         format::ratio(SINGLE_RUN_MARGIN),
-        recommend::prevalences(),
+        recommend::prevalences(ScenarioKind::Registry),
         recommend::scenario_list(&NEAREST_TO_SLOW_CALLBACKS),
     ))
 }

@@ -6,10 +6,10 @@ use std::fmt;
 use super::evidence::{Basis, Reason, StressRuns};
 use super::weights::{Direction, Measure, SINGLE_RUN_MARGIN};
 use super::{
-    Comparison, MeasureMargin, OverallDefault, Recommendation, Verdict, WEIGHTING, Workload,
+    Comparison, MeasureMargin, OverallDefault, Recommendation, Verdict, Workload, weighting_of,
 };
 use crate::format;
-use crate::schema::Scenario;
+use crate::schema::{Scenario, ScenarioKind};
 
 impl Recommendation {
     /// The verdict in one line: `lockfree: 1.83× the ops/s of the runner-up, sharded`.
@@ -146,9 +146,10 @@ pub(crate) fn weight(w: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// The workloads by prevalence, for the report: `read-heavy delivery 3, boot storms 2, …`.
-pub(crate) fn prevalences() -> String {
-    let parts: Vec<String> = WEIGHTING
+/// The workloads of one registry with their prevalences, for the report: `boot storms 2,
+/// churn with unmatched consumers 2, …`.
+pub(crate) fn prevalences(kind: ScenarioKind) -> String {
+    let parts: Vec<String> = weighting_of(kind)
         .iter()
         .map(|w| {
             format!(
