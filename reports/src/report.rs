@@ -520,9 +520,10 @@ const BUS_TAILS: [(&str, fn(&RunResult) -> Option<f64>); 3] = [
         "Unregister-driver latency, p99.9, for driver reloads (lower is better)",
         |r| p999(r, Operation::UnregisterDriver),
     ),
-    ("Lookup latency, p99.9, for hot-plug (lower is better)", |r| {
-        p999(r, Operation::Lookup)
-    }),
+    (
+        "Lookup latency, p99.9, for hot-plug (lower is better)",
+        |r| p999(r, Operation::Lookup),
+    ),
 ];
 
 /// The criterion groups of the bus.
@@ -565,7 +566,12 @@ impl BusSection {
             .cloned()
             .collect();
         let mut palette = registry_backends.to_vec();
-        palette.extend(backends.iter().filter(|b| !registry_backends.contains(b)).cloned());
+        palette.extend(
+            backends
+                .iter()
+                .filter(|b| !registry_backends.contains(b))
+                .cloned(),
+        );
         let colors = Colors::new(&palette);
         let recommendations = recommend::recommend_bus(&results, criterion);
         let default = recommend::overall(&recommendations);
@@ -934,7 +940,7 @@ impl Report {
 mod tests {
     use super::*;
     use crate::criterion::tests::temp_dir;
-    use crate::recommend::tests::repeats;
+    use crate::recommend::tests::{bus_repeats, repeats};
 
     fn synthetic() -> Vec<RunResult> {
         let mut results = Vec::new();
@@ -1107,6 +1113,77 @@ mod tests {
         let err = report.write(&dir.join("file")).unwrap_err();
         assert!(err.to_string().contains("cannot write"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bus_runs_get_their_own_section_and_no_registry_table() {
+        let mut results = synthetic();
+        for r in &mut results {
+            r.violations = 0;
+            r.capped = false;
+        }
+        let registry_only = build(&results).markdown();
+        assert!(!registry_only.contains("Virtio bus"), "{registry_only}");
+        for scenario in [Scenario::VirtioBoot, Scenario::VirtioHotplug] {
+            bus_repeats(
+                &mut results,
+                scenario,
+                &[("mutex-map", 9e5), ("lockfree", 1e4)],
+                0.05,
+            );
+        }
+        for r in results
+            .iter_mut()
+            .filter(|r| r.scenario == Scenario::VirtioHotplug)
+        {
+            let p = r.latency_ns[&Operation::RegisterDevice];
+            r.latency_ns.insert(Operation::Lookup, p);
+        }
+        let report = build(&results);
+        let md = report.markdown();
+        let bus_at = md.find("## Virtio bus").expect("a bus section");
+        let (registry, bus) = md.split_at(bus_at);
+        // The registry's part is what it was without the bus runs.
+        let unchanged = &registry_only[..registry_only.find("## Machine").unwrap()];
+        assert_eq!(registry, unchanged);
+        assert!(!registry.contains("virtio-"), "{registry}");
+        assert!(!bus.contains("boot-storm |"), "{bus}");
+        assert!(bus.contains("**Bus default: mutex-map.**"), "{bus}");
+        assert!(
+            bus.contains("| backend | virtio-boot | virtio-hotplug |"),
+            "{bus}"
+        );
+        assert!(bus.contains("### Register-device latency, p99.9"), "{bus}");
+        // Lookups were measured in virtio-hotplug only, and driver reloads not at all.
+        assert!(bus.contains("### Lookup latency, p99.9, for hot-plug (lower is better)\n\n| backend | virtio-hotplug |"), "{bus}");
+        assert!(!bus.contains("Unregister-driver latency"), "{bus}");
+        for row in &BUS_WEIGHTING {
+            assert!(bus.contains(&format!("**{}** (prevalence", row.workload.title())));
+        }
+        assert!(
+            bus.contains("No data: no criterion `bus_device` data"),
+            "{bus}"
+        );
+        let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
+        assert!(files.ends_with(&["latency-virtio-boot.svg", "latency-virtio-hotplug.svg"]));
+        // The terminal: the registry's lines first, then the bus's.
+        let labels: Vec<String> = report.headline().into_iter().map(|(l, _)| l).collect();
+        assert_eq!(labels[0], "default");
+        assert_eq!(
+            labels[5..],
+            [
+                "bus default",
+                "bus: VM boots",
+                "bus: Driver upgrades",
+                "bus: Hot-plug with lookups"
+            ]
+        );
+        assert!(
+            report.headline()[5]
+                .1
+                .starts_with("mutex-map wins vm boots and hot-plug with lookups")
+        );
+        assert_eq!(report.default.as_ref().unwrap().backend, "lockfree");
     }
 
     #[test]

@@ -75,7 +75,8 @@ pub(crate) fn device_population(
     backends: &[String],
 ) -> Result<Chart, String> {
     let title = "Bus: device register+unregister cost against live devices";
-    let drivers = usual_drivers(criterion).ok_or_else(|| missing(criterion, BenchGroup::BusDevice))?;
+    let drivers =
+        usual_drivers(criterion).ok_or_else(|| missing(criterion, BenchGroup::BusDevice))?;
     let lines = lines(criterion, colors, backends, BenchGroup::BusDevice, |b| {
         if field(&b.parameter, "drivers") != Some(drivers) {
             return None;

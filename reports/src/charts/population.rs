@@ -34,12 +34,8 @@ pub(crate) fn cost_population(
     if lines.is_empty() {
         return Err("criterion `cycle_population` has no population this report can read".into());
     }
-    let (svg, zero_at) = population_chart(
-        title,
-        "live tokens",
-        "time per cycle (one thread)",
-        lines,
-    )?;
+    let (svg, zero_at) =
+        population_chart(title, "live tokens", "time per cycle (one thread)", lines)?;
     Ok(Chart {
         file: "cost-population.svg".into(),
         title: title.into(),

@@ -821,6 +821,107 @@ pub(crate) mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
+    /// Three repeats of a bus `scenario` per backend, as [`repeats`] makes them, with each
+    /// run's register latency measured as register-device instead.
+    pub(crate) fn bus_repeats(
+        out: &mut Vec<RunResult>,
+        scenario: Scenario,
+        figures: &[(&str, f64)],
+        jitter: f64,
+    ) {
+        let from = out.len();
+        repeats(out, scenario, figures, jitter);
+        for r in &mut out[from..] {
+            let p = r.latency_ns.remove(&Operation::Register).unwrap();
+            r.latency_ns.insert(Operation::RegisterDevice, p);
+        }
+    }
+
+    #[test]
+    fn a_bus_winner_from_bus_runs_alone() {
+        let mut results = Vec::new();
+        bus_repeats(
+            &mut results,
+            Scenario::VirtioBoot,
+            &[("a", 100.0), ("b", 300.0)],
+            0.05,
+        );
+        let recs = recommend_bus(&results, &CriterionData::default());
+        assert_eq!(
+            recs.iter().map(|r| r.workload).collect::<Vec<_>>(),
+            Workload::BUS
+        );
+        assert_eq!(winner(&recs[0]), "b");
+        assert!(
+            recs[0].summary().starts_with(
+                "b: 1/3.00 the register-device p99.9 and 3.00× the ops/s of the runner-up, a"
+            ),
+            "{}",
+            recs[0].summary()
+        );
+        assert_eq!(recs[1].verdict, Verdict::NoData);
+        assert_eq!(recs[1].basis.to_string(), "no run of driver-reload");
+        let d = overall(&recs).unwrap();
+        assert_eq!((d.backend.as_str(), d.credit, d.total), ("b", 2.0, 2.0));
+        // Bus runs say nothing of the registry: no verdict, and nobody left out for them.
+        for rec in recommend(&results, &CriterionData::default()) {
+            assert_eq!(rec.verdict, Verdict::NoData, "{:?}", rec.workload);
+            assert!(rec.excluded.is_empty() && rec.candidates.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_bus_tie_names_its_measures() {
+        let mut results = Vec::new();
+        bus_repeats(
+            &mut results,
+            Scenario::DriverReload,
+            &[("a", 100.0), ("b", 115.0)],
+            0.15,
+        );
+        let rec = &recommend_bus(&results, &CriterionData::default())[1];
+        assert_eq!(rec.workload, Workload::DriverUpgrades);
+        assert_eq!(
+            rec.verdict,
+            Verdict::Tie {
+                leaders: vec!["b".into(), "a".into()]
+            }
+        );
+        assert!(
+            rec.summary()
+                .starts_with("tie: b, a (tied on every measure: throughput, register-device p99.9"),
+            "{}",
+            rec.summary()
+        );
+        // The driver tails were not measured, so nobody is judged by them.
+        assert!(
+            rec.unmeasured
+                .contains(&Measure::Latency(Operation::UnregisterDriver, Stat::Max))
+        );
+    }
+
+    #[test]
+    fn registry_runs_and_their_violations_stay_out_of_the_bus() {
+        let mut results = boot_storms(&[("a", 100.0), ("b", 300.0), ("c", 900.0)], 0.05);
+        results[0].violations = 1;
+        let broke = results[0].backend.clone();
+        bus_repeats(
+            &mut results,
+            Scenario::VirtioHotplug,
+            &[("a", 100.0), ("b", 300.0), ("c", 900.0)],
+            0.05,
+        );
+        let bus = recommend_bus(&results, &CriterionData::default());
+        assert_eq!(bus[0].verdict, Verdict::NoData);
+        assert!(bus[0].excluded.is_empty());
+        // The registry's violation excludes its backend from the registry, not from the bus.
+        assert_eq!(winner(&bus[2]), "c");
+        assert!(bus[2].excluded.is_empty());
+        let registry = recommend(&results, &CriterionData::default());
+        assert!(registry[0].excluded.iter().any(|e| e.backend == broke));
+        assert_eq!(registry[2].verdict, Verdict::NoData);
+    }
+
     #[test]
     fn delivery_falls_back_to_criterion_lookups() {
         let root = temp_dir("recommend-lookup");
