@@ -510,9 +510,12 @@ struct BusSection {
     recommendations: Vec<Recommendation>,
 }
 
+/// A run's figure for a headline table, if it measured it.
+type Figure = fn(&RunResult) -> Option<f64>;
+
 /// The bus's headline tables after throughput: a latency p99.9 each, over the scenarios that
 /// measured it.
-const BUS_TAILS: [(&str, fn(&RunResult) -> Option<f64>); 3] = [
+const BUS_TAILS: [(&str, Figure); 3] = [
     ("Register-device latency, p99.9 (lower is better)", |r| {
         p999(r, Operation::RegisterDevice)
     }),
