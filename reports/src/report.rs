@@ -88,6 +88,18 @@ fn scenarios_of(runs: &[&RunResult]) -> Vec<Scenario> {
     out
 }
 
+/// `12 runs: 2 backends × 2 scenarios × 3 repeats`.
+fn counts(runs: usize, backends: usize, scenarios: usize, repeats: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}: {} × {} × {}",
+        plural(runs, "run"),
+        plural(backends, "backend"),
+        plural(scenarios, "scenario"),
+        plural(repeats, "repeat")
+    )
+}
+
 /// The most runs any backend has of any scenario.
 fn repeats(runs: &[&RunResult]) -> usize {
     let mut counts = std::collections::BTreeMap::new();
@@ -592,15 +604,8 @@ impl BusSection {
         let scenarios = scenarios_of(&runs);
         let n_repeats = repeats(&runs);
         blocks.push(Block::Para(vec![text(format!(
-            "The second registry: devices bound to drivers by id table. Its figures come from the bus's own runs ({} run{}: {} backend{} × {} scenario{} × {} repeat{}) and criterion's bus groups, and are judged apart from the registry's.",
-            results.len(),
-            if results.len() == 1 { "" } else { "s" },
-            result_backends.len(),
-            if result_backends.len() == 1 { "" } else { "s" },
-            scenarios.len(),
-            if scenarios.len() == 1 { "" } else { "s" },
-            n_repeats,
-            if n_repeats == 1 { "" } else { "s" },
+            "The second registry: devices bound to drivers by id table. Its figures come from the bus's own runs ({}) and criterion's bus groups, and are judged apart from the registry's.",
+            counts(results.len(), result_backends.len(), scenarios.len(), n_repeats),
         ))]));
         if !section.warnings.is_empty() {
             blocks.push(Block::List(section.warnings.clone()));
@@ -724,17 +729,15 @@ impl Report {
         }));
         let n_repeats = repeats(&runs);
         let mut intro = doc::ticks(&format!(
-            "Generated {} from {} ({} run{}: {} backend{} × {} scenario{} × {} repeat{})",
+            "Generated {} from {} ({})",
             format::utc(input.generated_unix_s),
             input.results_source,
-            results.len(),
-            if results.len() == 1 { "" } else { "s" },
-            result_backends.len(),
-            if result_backends.len() == 1 { "" } else { "s" },
-            scenarios.len(),
-            if scenarios.len() == 1 { "" } else { "s" },
-            n_repeats,
-            if n_repeats == 1 { "" } else { "s" },
+            counts(
+                results.len(),
+                result_backends.len(),
+                scenarios.len(),
+                n_repeats
+            ),
         ));
         if criterion.benchmarks.is_empty() {
             intro.extend(doc::ticks(&format!(
