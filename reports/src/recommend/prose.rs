@@ -119,7 +119,7 @@ impl OverallDefault {
     /// Why this backend is the default, in one sentence.
     pub fn reason(&self) -> String {
         let list = |workloads: &[Workload]| -> String {
-            let titles: Vec<String> = workloads.iter().map(|w| w.title().to_lowercase()).collect();
+            let titles: Vec<String> = workloads.iter().map(|w| w.title_in_text()).collect();
             match titles.as_slice() {
                 [] => String::new(),
                 [one] => one.clone(),
@@ -140,6 +140,19 @@ impl OverallDefault {
     }
 }
 
+impl Workload {
+    /// The title inside a sentence: its first word lower-cased unless it is an acronym, so
+    /// that `VM boots` stays `VM boots`.
+    fn title_in_text(self) -> String {
+        let title = self.title();
+        let first_word = title.split(' ').next().unwrap_or("");
+        if first_word.len() > 1 && first_word.chars().all(|c| c.is_ascii_uppercase()) {
+            return title.to_string();
+        }
+        title.to_lowercase()
+    }
+}
+
 /// A weight without needless decimals: `2`, `0.5`.
 pub(crate) fn weight(w: f64) -> String {
     let s = format!("{w:.2}");
@@ -151,13 +164,7 @@ pub(crate) fn weight(w: f64) -> String {
 pub(crate) fn prevalences(kind: ScenarioKind) -> String {
     let parts: Vec<String> = weighting_of(kind)
         .iter()
-        .map(|w| {
-            format!(
-                "{} {}",
-                w.workload.title().to_lowercase(),
-                weight(w.prevalence)
-            )
-        })
+        .map(|w| format!("{} {}", w.workload.title_in_text(), weight(w.prevalence)))
         .collect();
     parts.join(", ")
 }
