@@ -1187,7 +1187,7 @@ mod tests {
         assert!(
             report.headline()[5]
                 .1
-                .starts_with("mutex-map wins vm boots and hot-plug with lookups")
+                .starts_with("mutex-map wins VM boots and hot-plug with lookups")
         );
         assert_eq!(report.default.as_ref().unwrap().backend, "lockfree");
     }
