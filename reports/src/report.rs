@@ -10,10 +10,10 @@ use crate::criterion::CriterionData;
 use crate::doc::{self, Block, Cell, Span, bold, code, text};
 use crate::format;
 use crate::recommend::{
-    self, CAP, MEASURED_MARGIN, Measure, NEAREST_TO_SLOW_CALLBACKS, OverallDefault, Recommendation,
-    SINGLE_RUN_MARGIN, Verdict, WEIGHTING,
+    self, BUS_WEIGHTING, CAP, MEASURED_MARGIN, Measure, NEAREST_TO_SLOW_CALLBACKS, OverallDefault,
+    Recommendation, SINGLE_RUN_MARGIN, Verdict, WEIGHTING, Weighting,
 };
-use crate::schema::{Machine, Operation, RunResult, Scenario, ScenarioKind};
+use crate::schema::{BenchGroup, Machine, Operation, RunResult, Scenario, ScenarioKind};
 use crate::stats::Spread;
 
 /// What a report is made from.
@@ -43,6 +43,11 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// The charts drawn.
     pub charts: Vec<Chart>,
+    /// The virtio bus's default backend, if any bus workload has figures.
+    pub bus_default: Option<OverallDefault>,
+    /// The recommendation for each bus workload; empty when the report has no bus section
+    /// (no bus run and no criterion bus group).
+    pub bus_recommendations: Vec<Recommendation>,
     blocks: Vec<Block>,
 }
 
@@ -81,6 +86,18 @@ fn scenarios_of(runs: &[&RunResult]) -> Vec<Scenario> {
         }
     }
     out
+}
+
+/// `12 runs: 2 backends × 2 scenarios × 3 repeats`.
+fn counts(runs: usize, backends: usize, scenarios: usize, repeats: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}: {} × {} × {}",
+        plural(runs, "run"),
+        plural(backends, "backend"),
+        plural(scenarios, "scenario"),
+        plural(repeats, "repeat")
+    )
 }
 
 /// The most runs any backend has of any scenario.
@@ -189,6 +206,14 @@ fn best_of(values: &[Option<(Spread, bool)>], higher_is_better: bool) -> Option<
     } else {
         eligible.reduce(f64::min)
     }
+}
+
+/// A run's p99.9 of `op`, if it measured it.
+fn p999(r: &RunResult, op: Operation) -> Option<f64> {
+    r.latency_ns
+        .get(&op)
+        .filter(|p| p.count > 0)
+        .map(|p| p.p999 as f64)
 }
 
 /// A backend × scenario table of one figure.
@@ -394,10 +419,10 @@ fn ranking(r: &Recommendation) -> Vec<Span> {
     spans
 }
 
-/// The weighting table: every workload's measures, directions and weights.
-fn weighting_table() -> Block {
+/// The weighting table of `rows`: every workload's measures, directions and weights.
+fn weighting_table(table: &[Weighting]) -> Block {
     let mut rows = Vec::new();
-    for row in &WEIGHTING {
+    for row in table {
         let total: f64 = row.weights.iter().map(|w| w.weight).sum();
         for (i, w) in row.weights.iter().enumerate() {
             let workload = if i == 0 {
@@ -447,7 +472,7 @@ fn method() -> Vec<Span> {
         format::ratio(CAP),
         format::ratio(MEASURED_MARGIN),
         format::ratio(SINGLE_RUN_MARGIN),
-        recommend::prevalences(),
+        recommend::prevalences(ScenarioKind::Registry),
         recommend::scenario_list(&NEAREST_TO_SLOW_CALLBACKS),
     ))
 }
@@ -484,6 +509,186 @@ fn machine_items(results: &[RunResult], generated_unix_s: u64) -> Vec<Vec<Span>>
         text(format::utc(generated_unix_s)),
     ]);
     items
+}
+
+/// The virtio bus's section of the report: its recommendation, headline tables and charts,
+/// built from the bus runs alone, so that neither registry's figures reach the other's.
+struct BusSection {
+    blocks: Vec<Block>,
+    charts: Vec<Chart>,
+    /// The bus runs' warnings the registry's do not already give.
+    warnings: Vec<Vec<Span>>,
+    default: Option<OverallDefault>,
+    recommendations: Vec<Recommendation>,
+}
+
+/// A run's figure for a headline table, if it measured it.
+type Figure = fn(&RunResult) -> Option<f64>;
+
+/// The bus's headline tables after throughput: a latency p99.9 each, over the scenarios that
+/// measured it.
+const BUS_TAILS: [(&str, Figure); 3] = [
+    ("Register-device latency, p99.9 (lower is better)", |r| {
+        p999(r, Operation::RegisterDevice)
+    }),
+    (
+        "Unregister-driver latency, p99.9, for driver reloads (lower is better)",
+        |r| p999(r, Operation::UnregisterDriver),
+    ),
+    (
+        "Lookup latency, p99.9, for hot-plug (lower is better)",
+        |r| p999(r, Operation::Lookup),
+    ),
+];
+
+/// The criterion groups of the bus.
+const BUS_GROUPS: [BenchGroup; 3] = [
+    BenchGroup::BusDevice,
+    BenchGroup::BusDriver,
+    BenchGroup::BusProbeThreads,
+];
+
+impl BusSection {
+    /// The section, or nothing when there is no bus run and no criterion bus group.
+    /// `registry_backends` keep their colours; `registry_warnings` are not repeated.
+    fn build(
+        input: &ReportInput<'_>,
+        registry_backends: &[String],
+        registry_warnings: &[Vec<Span>],
+    ) -> BusSection {
+        let criterion = input.criterion;
+        let results: Vec<RunResult> = input
+            .results
+            .iter()
+            .filter(|r| r.scenario.kind() == ScenarioKind::Bus)
+            .cloned()
+            .collect();
+        let mut section = BusSection {
+            blocks: Vec::new(),
+            charts: Vec::new(),
+            warnings: Vec::new(),
+            default: None,
+            recommendations: Vec::new(),
+        };
+        if results.is_empty() && !BUS_GROUPS.iter().any(|&g| criterion.has_group(g)) {
+            return section;
+        }
+        let runs = baseline(&results);
+        let backends = recommend::backends_of(ScenarioKind::Bus, &results, criterion);
+        let result_backends: Vec<String> = backends
+            .iter()
+            .filter(|b| results.iter().any(|r| &r.backend == *b))
+            .cloned()
+            .collect();
+        let mut palette = registry_backends.to_vec();
+        palette.extend(
+            backends
+                .iter()
+                .filter(|b| !registry_backends.contains(b))
+                .cloned(),
+        );
+        let colors = Colors::new(&palette);
+        let recommendations = recommend::recommend_bus(&results, criterion);
+        let default = recommend::overall(&recommendations);
+        let shown: Vec<String> = registry_warnings
+            .iter()
+            .map(|w| doc::markdown(&[Block::Para(w.clone())]))
+            .collect();
+        section.warnings = warnings(&results, &CriterionData::default())
+            .into_iter()
+            .filter(|w| !shown.contains(&doc::markdown(&[Block::Para(w.clone())])))
+            .collect();
+
+        let blocks = &mut section.blocks;
+        blocks.push(Block::Heading("Virtio bus".into()));
+        let scenarios = scenarios_of(&runs);
+        let n_repeats = repeats(&runs);
+        blocks.push(Block::Para(vec![text(format!(
+            "The second registry: devices bound to drivers by id table. Its figures come from the bus's own runs ({}) and criterion's bus groups, and are judged apart from the registry's.",
+            counts(results.len(), result_backends.len(), scenarios.len(), n_repeats),
+        ))]));
+        if !section.warnings.is_empty() {
+            blocks.push(Block::List(section.warnings.clone()));
+        }
+        blocks.push(Block::Subheading("Bus recommendations".into()));
+        blocks.push(Block::Para(match &default {
+            Some(d) => vec![
+                bold(format!("Bus default: {}.", d.backend)),
+                text(format!(" {}", d.reason())),
+            ],
+            None => vec![
+                bold("Bus default: none"),
+                text(" (no bus workload has figures)."),
+            ],
+        }));
+        blocks.push(Block::Para(doc::ticks(&format!(
+            "Computed as the registry's recommendation is (see \"How the choice is made\"), with the same margins and tie rules, on the bus workloads' own rows of the weighting table below; the bus default weighs them by their prevalence ({}).",
+            recommend::prevalences(ScenarioKind::Bus)
+        ))));
+        blocks.push(recommendation_table(&recommendations));
+        blocks.push(Block::List(recommendations.iter().map(ranking).collect()));
+        blocks.push(weighting_table(&BUS_WEIGHTING));
+
+        blocks.push(Block::Subheading(
+            "Bus throughput (operations a second, higher is better)".into(),
+        ));
+        if runs.is_empty() {
+            blocks.push(Block::Missing("no bus stress runs in the results".into()));
+        } else {
+            blocks.push(headline_table(
+                &runs,
+                &result_backends,
+                &scenarios,
+                |r| Some(r.ops_per_s),
+                format::si,
+                true,
+            ));
+            for (title, figure) in BUS_TAILS {
+                let measured: Vec<Scenario> = scenarios
+                    .iter()
+                    .copied()
+                    .filter(|s| runs.iter().any(|r| r.scenario == *s && figure(r).is_some()))
+                    .collect();
+                if !measured.is_empty() {
+                    blocks.push(Block::Subheading(title.into()));
+                    blocks.push(headline_table(
+                        &runs,
+                        &result_backends,
+                        &measured,
+                        figure,
+                        format::ns,
+                        false,
+                    ));
+                }
+            }
+        }
+
+        let mut chart = |title: &str, chart: Result<Chart, String>| {
+            section.blocks.push(Block::Subheading(title.into()));
+            match chart {
+                Ok(chart) => {
+                    section.charts.push(chart.clone());
+                    section.blocks.push(Block::Chart(chart));
+                }
+                Err(why) => section.blocks.push(Block::Missing(why)),
+            }
+        };
+        chart(
+            "Bus: device register+unregister cost against live devices",
+            charts::device_population(criterion, &colors, &backends),
+        );
+        chart(
+            "Bus: driver register+unregister cost against bound devices",
+            charts::driver_population(criterion, &colors, &backends),
+        );
+        for latency in charts::latency(&results, &colors, &result_backends) {
+            let title = format!("Latency: {}", latency.title.split(':').next().unwrap_or(""));
+            chart(&title, Ok(latency));
+        }
+        section.default = default;
+        section.recommendations = recommendations;
+        section
+    }
 }
 
 impl Report {
@@ -524,17 +729,15 @@ impl Report {
         }));
         let n_repeats = repeats(&runs);
         let mut intro = doc::ticks(&format!(
-            "Generated {} from {} ({} run{}: {} backend{} × {} scenario{} × {} repeat{})",
+            "Generated {} from {} ({})",
             format::utc(input.generated_unix_s),
             input.results_source,
-            results.len(),
-            if results.len() == 1 { "" } else { "s" },
-            result_backends.len(),
-            if result_backends.len() == 1 { "" } else { "s" },
-            scenarios.len(),
-            if scenarios.len() == 1 { "" } else { "s" },
-            n_repeats,
-            if n_repeats == 1 { "" } else { "s" },
+            counts(
+                results.len(),
+                result_backends.len(),
+                scenarios.len(),
+                n_repeats
+            ),
         ));
         if criterion.benchmarks.is_empty() {
             intro.extend(doc::ticks(&format!(
@@ -567,7 +770,7 @@ impl Report {
         blocks.push(Block::List(recommendations.iter().map(ranking).collect()));
         blocks.push(Block::Subheading("How the choice is made".into()));
         blocks.push(Block::Para(method()));
-        blocks.push(weighting_table());
+        blocks.push(weighting_table(&WEIGHTING));
 
         blocks.push(Block::Heading("Headline".into()));
         if runs.is_empty() {
@@ -594,12 +797,7 @@ impl Report {
                 &runs,
                 &result_backends,
                 &scenarios,
-                |r| {
-                    r.latency_ns
-                        .get(&Operation::Register)
-                        .filter(|p| p.count > 0)
-                        .map(|p| p.p999 as f64)
-                },
+                |r| p999(r, Operation::Register),
                 format::ns,
                 false,
             ));
@@ -646,6 +844,12 @@ impl Report {
             chart_block(&title, Ok(chart), &mut blocks);
         }
 
+        let bus = BusSection::build(input, &backends, &warning_spans);
+        blocks.extend(bus.blocks);
+        charts.extend(bus.charts);
+        let mut warning_spans = warning_spans;
+        warning_spans.extend(bus.warnings);
+
         blocks.push(Block::Heading("Machine and reproduction".into()));
         blocks.push(Block::List(machine_items(results, input.generated_unix_s)));
         if input.commands.is_empty() {
@@ -671,12 +875,15 @@ impl Report {
                 })
                 .collect(),
             charts,
+            bus_default: bus.default,
+            bus_recommendations: bus.recommendations,
             blocks,
         }
     }
 
     /// The verdicts for a terminal, as (label, text): the default and its reason first, then
-    /// each workload's summary.
+    /// each workload's summary; then, when the report has a bus section, the bus's default and
+    /// each bus workload's summary.
     pub fn headline(&self) -> Vec<(String, String)> {
         let default = match &self.default {
             Some(d) => d.reason(),
@@ -685,6 +892,16 @@ impl Report {
         let mut lines = vec![("default".to_string(), default)];
         for rec in &self.recommendations {
             lines.push((rec.workload.title().to_string(), rec.summary()));
+        }
+        if !self.bus_recommendations.is_empty() {
+            let default = match &self.bus_default {
+                Some(d) => d.reason(),
+                None => "none (no bus workload has figures)".into(),
+            };
+            lines.push(("bus default".to_string(), default));
+            for rec in &self.bus_recommendations {
+                lines.push((format!("bus: {}", rec.workload.title()), rec.summary()));
+            }
         }
         lines
     }
@@ -729,7 +946,7 @@ impl Report {
 mod tests {
     use super::*;
     use crate::criterion::tests::temp_dir;
-    use crate::recommend::tests::repeats;
+    use crate::recommend::tests::{bus_repeats, repeats};
 
     fn synthetic() -> Vec<RunResult> {
         let mut results = Vec::new();
@@ -902,6 +1119,77 @@ mod tests {
         let err = report.write(&dir.join("file")).unwrap_err();
         assert!(err.to_string().contains("cannot write"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bus_runs_get_their_own_section_and_no_registry_table() {
+        let mut results = synthetic();
+        for r in &mut results {
+            r.violations = 0;
+            r.capped = false;
+        }
+        let registry_only = build(&results).markdown();
+        assert!(!registry_only.contains("Virtio bus"), "{registry_only}");
+        for scenario in [Scenario::VirtioBoot, Scenario::VirtioHotplug] {
+            bus_repeats(
+                &mut results,
+                scenario,
+                &[("mutex-map", 9e5), ("lockfree", 1e4)],
+                0.05,
+            );
+        }
+        for r in results
+            .iter_mut()
+            .filter(|r| r.scenario == Scenario::VirtioHotplug)
+        {
+            let p = r.latency_ns[&Operation::RegisterDevice];
+            r.latency_ns.insert(Operation::Lookup, p);
+        }
+        let report = build(&results);
+        let md = report.markdown();
+        let bus_at = md.find("## Virtio bus").expect("a bus section");
+        let (registry, bus) = md.split_at(bus_at);
+        // The registry's part is what it was without the bus runs.
+        let unchanged = &registry_only[..registry_only.find("## Machine").unwrap()];
+        assert_eq!(registry, unchanged);
+        assert!(!registry.contains("virtio-"), "{registry}");
+        assert!(!bus.contains("boot-storm |"), "{bus}");
+        assert!(bus.contains("**Bus default: mutex-map.**"), "{bus}");
+        assert!(
+            bus.contains("| backend | virtio-boot | virtio-hotplug |"),
+            "{bus}"
+        );
+        assert!(bus.contains("### Register-device latency, p99.9"), "{bus}");
+        // Lookups were measured in virtio-hotplug only, and driver reloads not at all.
+        assert!(bus.contains("### Lookup latency, p99.9, for hot-plug (lower is better)\n\n| backend | virtio-hotplug |"), "{bus}");
+        assert!(!bus.contains("Unregister-driver latency"), "{bus}");
+        for row in &BUS_WEIGHTING {
+            assert!(bus.contains(&format!("**{}** (prevalence", row.workload.title())));
+        }
+        assert!(
+            bus.contains("No data: no criterion `bus_device` data"),
+            "{bus}"
+        );
+        let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
+        assert!(files.ends_with(&["latency-virtio-boot.svg", "latency-virtio-hotplug.svg"]));
+        // The terminal: the registry's lines first, then the bus's.
+        let labels: Vec<String> = report.headline().into_iter().map(|(l, _)| l).collect();
+        assert_eq!(labels[0], "default");
+        assert_eq!(
+            labels[5..],
+            [
+                "bus default",
+                "bus: VM boots",
+                "bus: Driver upgrades",
+                "bus: Hot-plug with lookups"
+            ]
+        );
+        assert!(
+            report.headline()[5]
+                .1
+                .starts_with("mutex-map wins VM boots and hot-plug with lookups")
+        );
+        assert_eq!(report.default.as_ref().unwrap().backend, "lockfree");
     }
 
     #[test]

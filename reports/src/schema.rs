@@ -260,6 +260,14 @@ named! {
         Lookup = "lookup",
         /// The short set CI runs in test mode.
         Track = "track",
+        /// A bus device's register+unregister against the number of live devices and
+        /// drivers (`live=N/drivers=M`).
+        BusDevice = "bus_device",
+        /// A bus driver's register+unregister against the number of devices it binds
+        /// (`devices=N`).
+        BusDriver = "bus_driver",
+        /// Bus device register+unregister cycles against the number of threads.
+        BusProbeThreads = "bus_probe_threads",
     }
 }
 

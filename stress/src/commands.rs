@@ -638,10 +638,22 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
     }
 }
 
-/// One headline table: scenarios down, backends across, each cell `cell` of the runs of that
-/// backend and scenario.
-fn print_table(results: &[RunResult], title: &str, cell: impl Fn(&[&RunResult]) -> String) {
+/// One headline table: `scenarios` that ran down, backends across, each cell `cell` of the
+/// runs of that backend and scenario (`—` where it has none). Nothing if none of `scenarios`
+/// ran.
+fn print_table(
+    results: &[RunResult],
+    scenarios: impl Iterator<Item = Scenario>,
+    title: &str,
+    cell: impl Fn(&[&RunResult]) -> Option<String>,
+) {
     const SCENARIO: usize = 17;
+    let ran: Vec<Scenario> = scenarios
+        .filter(|s| results.iter().any(|r| r.scenario == *s))
+        .collect();
+    if ran.is_empty() {
+        return;
+    }
     let width = Backend::ALL
         .iter()
         .map(|b| b.name().len())
@@ -654,23 +666,23 @@ fn print_table(results: &[RunResult], title: &str, cell: impl Fn(&[&RunResult]) 
         print!(" {:>width$}", b.name());
     }
     println!();
-    for s in Scenario::ALL {
+    for s in ran {
         print!("{:<SCENARIO$}", s.name());
         for b in Backend::ALL {
             let runs: Vec<&RunResult> = results
                 .iter()
-                .filter(|r| r.backend == b.name() && r.scenario == *s)
+                .filter(|r| r.backend == b.name() && r.scenario == s)
                 .collect();
-            print!(" {:>width$}", cell(&runs));
+            print!(" {:>width$}", cell(&runs).unwrap_or_else(|| "—".into()));
         }
         println!();
     }
 }
 
-/// Backend x scenario: median throughput over repeats, and the median p99.9 of registrations,
-/// as two tables that fit 100 columns.
+/// Backend x scenario: median throughput over repeats, then the median p99.9 of registrations:
+/// `register` for the registry's scenarios, `register-device` for the bus's, as tables that
+/// fit 100 columns.
 fn print_headline(results: &[RunResult]) {
-    let median = |v: Vec<f64>| Spread::of(v).map_or(f64::NAN, |s| s.median);
     let capped = |runs: &[&RunResult]| {
         if runs.iter().any(|r| r.capped) {
             "*"
@@ -680,25 +692,33 @@ fn print_headline(results: &[RunResult]) {
     };
     print_table(
         results,
+        Scenario::ALL.iter().copied(),
         "throughput (operations a second, median of repeats):",
         |runs| {
-            let tput = median(runs.iter().map(|r| r.ops_per_s).collect());
-            format!("{}{}", format::si(tput), capped(runs))
+            let tput = Spread::of(runs.iter().map(|r| r.ops_per_s))?.median;
+            Some(format!("{}{}", format::si(tput), capped(runs)))
         },
     );
-    print_table(
-        results,
-        "register latency, p99.9 (median of repeats):",
-        |runs| {
-            let p999 = median(
-                runs.iter()
-                    .filter_map(|r| r.latency_ns.get(&Operation::Register))
-                    .map(|p| p.p999 as f64)
-                    .collect(),
-            );
-            format!("{}{}", format::ns(p999), capped(runs))
-        },
-    );
+    for (kind, op) in [
+        (ScenarioKind::Registry, Operation::Register),
+        (ScenarioKind::Bus, Operation::RegisterDevice),
+    ] {
+        print_table(
+            results,
+            Scenario::of_kind(kind),
+            &format!("{op} latency, p99.9 (median of repeats):"),
+            |runs| {
+                let p999 = Spread::of(
+                    runs.iter()
+                        .filter_map(|r| r.latency_ns.get(&op))
+                        .filter(|p| p.count > 0)
+                        .map(|p| p.p999 as f64),
+                )?
+                .median;
+                Some(format!("{}{}", format::ns(p999), capped(runs)))
+            },
+        );
+    }
     if results.iter().any(|r| r.capped) {
         println!("* capped: the backend ran out of its time cap before finishing the plan");
     }

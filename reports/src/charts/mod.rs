@@ -13,8 +13,10 @@
 //! | `population` | connect+disconnect cost against live tokens |
 //! | `lookup` | lookup throughput under churn |
 //! | `latency` | latency percentiles, a chart per scenario |
+//! | `bus` | the virtio bus's device and driver costs against its population |
 
 mod axis;
+mod bus;
 mod frame;
 mod latency;
 mod lookup;
@@ -22,6 +24,7 @@ mod population;
 mod series;
 mod threads;
 
+pub(crate) use bus::{device_population, driver_population};
 pub(crate) use latency::latency;
 pub(crate) use lookup::lookup;
 pub(crate) use population::cost_population;

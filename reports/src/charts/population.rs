@@ -4,7 +4,7 @@
 use super::Chart;
 use super::axis::Axis;
 use super::frame::line_chart;
-use super::series::{Colors, criterion_lines, xs, ys};
+use super::series::{Colors, Line, criterion_lines, xs, ys};
 use crate::criterion::{Benchmark, CriterionData};
 use crate::format;
 use crate::schema::BenchGroup;
@@ -23,7 +23,7 @@ pub(crate) fn cost_population(
         );
     }
     let ns_per_cycle = |b: &Benchmark| b.median.point / b.elements.unwrap_or(1).max(1) as f64;
-    let mut lines = criterion_lines(
+    let lines = criterion_lines(
         criterion,
         colors,
         backends,
@@ -34,6 +34,28 @@ pub(crate) fn cost_population(
     if lines.is_empty() {
         return Err("criterion `cycle_population` has no population this report can read".into());
     }
+    let (svg, zero_at) =
+        population_chart(title, "live tokens", "time per cycle (one thread)", lines)?;
+    Ok(Chart {
+        file: "cost-population.svg".into(),
+        title: title.into(),
+        caption: format!(
+            "Time for one cycle (register producer, register consumer, unregister both) on one thread after the given number of unrelated tokens were registered (criterion `cycle_population`, median), log-log. Dashed: the raw maps' inserts and removes at the same population (criterion `floor`). The empty registry is drawn at {}, labelled 0.",
+            format::si(zero_at)
+        ),
+        svg,
+    })
+}
+
+/// A log-log line chart of a cost against a population that may be zero: the empty
+/// population is drawn a decade left of the smallest other one, and labelled 0. Returns the
+/// SVG and where the zero is drawn, for the caption.
+pub(super) fn population_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    mut lines: Vec<Line>,
+) -> Result<(String, f64), String> {
     let live = xs(&lines);
     // A log axis has no 0: the empty registry is drawn a decade left of the smallest
     // population, and labelled 0.
@@ -47,7 +69,7 @@ pub(crate) fn cost_population(
         }
     }
     let ticks: Vec<f64> = live.iter().map(|&v| at(v)).collect();
-    let x = Axis::log_at("live tokens", ticks, 1.6, move |v| {
+    let x = Axis::log_at(x_label, ticks, 1.6, move |v| {
         if (v - zero_at).abs() < zero_at * 1e-6 {
             "0".into()
         } else {
@@ -59,16 +81,8 @@ pub(crate) fn cost_population(
         .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
         });
-    let y = Axis::log("time per cycle (one thread)", lo, hi, format::ns_tick);
-    Ok(Chart {
-        file: "cost-population.svg".into(),
-        title: title.into(),
-        caption: format!(
-            "Time for one cycle (register producer, register consumer, unregister both) on one thread after the given number of unrelated tokens were registered (criterion `cycle_population`, median), log-log. Dashed: the raw maps' inserts and removes at the same population (criterion `floor`). The empty registry is drawn at {}, labelled 0.",
-            format::si(zero_at)
-        ),
-        svg: line_chart(title, &x, &y, &lines)?,
-    })
+    let y = Axis::log(y_label, lo, hi, format::ns_tick);
+    Ok((line_chart(title, &x, &y, &lines)?, zero_at))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::Workload;
 use super::weights::{Measure, Stat};
 use crate::criterion::CriterionData;
-use crate::schema::{BenchGroup, RunResult, Scenario};
+use crate::schema::{BenchGroup, RunResult, Scenario, ScenarioKind};
 use crate::stats::Spread;
 
 /// The raw concurrent maps the benchmarks run as a floor: never candidates.
@@ -65,7 +65,13 @@ impl Basis {
             Basis::Stress(_) | Basis::Nearest(_) => "ops/s",
             Basis::CallbackCycles { .. } | Basis::Nothing(Workload::SlowCallbacks) => "cycles/s",
             Basis::Lookups | Basis::Nothing(Workload::Delivery) => "lookups/s",
-            Basis::Nothing(Workload::BootStorms | Workload::Churn) => "ops/s",
+            Basis::Nothing(
+                Workload::BootStorms
+                | Workload::Churn
+                | Workload::VmBoots
+                | Workload::DriverUpgrades
+                | Workload::HotplugLookups,
+            ) => "ops/s",
         }
     }
 
@@ -127,15 +133,32 @@ pub(super) enum Evidence {
     Excluded(Reason),
 }
 
-/// The backends, in the order results (then criterion) first name them; floors left out.
+/// The IRQ bypass registry's backends: [`backends_of`] the registry.
 pub fn backends(results: &[RunResult], criterion: &CriterionData) -> Vec<String> {
+    backends_of(ScenarioKind::Registry, results, criterion)
+}
+
+/// The backends of one registry, in the order its runs of `results` (then criterion's groups
+/// for it) first name them; floors left out.
+pub fn backends_of(
+    kind: ScenarioKind,
+    results: &[RunResult],
+    criterion: &CriterionData,
+) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    let groups = [
-        BenchGroup::CycleThreads,
-        BenchGroup::CyclePopulation,
-        BenchGroup::Lookup,
-        BenchGroup::CallbackCost,
-    ];
+    let groups: &[BenchGroup] = match kind {
+        ScenarioKind::Registry => &[
+            BenchGroup::CycleThreads,
+            BenchGroup::CyclePopulation,
+            BenchGroup::Lookup,
+            BenchGroup::CallbackCost,
+        ],
+        ScenarioKind::Bus => &[
+            BenchGroup::BusDevice,
+            BenchGroup::BusDriver,
+            BenchGroup::BusProbeThreads,
+        ],
+    };
     let from_criterion = criterion
         .benchmarks
         .iter()
@@ -143,6 +166,7 @@ pub fn backends(results: &[RunResult], criterion: &CriterionData) -> Vec<String>
         .map(|b| b.function.as_str());
     for name in results
         .iter()
+        .filter(|r| r.scenario.kind() == kind)
         .map(|r| r.backend.as_str())
         .chain(from_criterion)
     {
@@ -213,6 +237,8 @@ pub(super) fn gather(
         )),
         Workload::Delivery => Some((BenchGroup::Lookup, Basis::Lookups)),
         Workload::BootStorms | Workload::Churn => None,
+        // The bus's criterion groups time single calls, not its workloads.
+        Workload::VmBoots | Workload::DriverUpgrades | Workload::HotplugLookups => None,
     };
     if let Some((group, basis)) = criterion_basis.filter(|(g, _)| criterion.has_group(*g)) {
         let evidence = backends

@@ -57,19 +57,21 @@ mod weights;
 use std::collections::BTreeMap;
 
 use crate::criterion::CriterionData;
-use crate::schema::{RunResult, Scenario};
+use crate::schema::{RunResult, Scenario, ScenarioKind};
 use crate::stats::Spread;
 
 pub use evidence::{
-    Basis, Broke, FLOORS, NEAREST_TO_SLOW_CALLBACKS, Reason, StressRuns, backends, broken,
+    Basis, Broke, FLOORS, NEAREST_TO_SLOW_CALLBACKS, Reason, StressRuns, backends, backends_of,
+    broken,
 };
 pub(crate) use prose::{prevalences, scenario_list, weight};
 pub use weights::{
-    CAP, Direction, MEASURED_MARGIN, MIN_MARGIN, Measure, SINGLE_RUN_MARGIN, Stat, TAIL_BAND,
-    WEIGHTING, Weight, Weighting,
+    BUS_WEIGHTING, CAP, Direction, MEASURED_MARGIN, MIN_MARGIN, Measure, SINGLE_RUN_MARGIN, Stat,
+    TAIL_BAND, WEIGHTING, Weight, Weighting, weighting_of,
 };
 
-/// A kind of workload a VMM puts on its registry.
+/// A kind of workload a VMM puts on one of its registries: the IRQ bypass registry's first,
+/// then the virtio bus's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Workload {
     /// Many registrations at once: VMs booting or restoring together, irqfds created in bulk.
@@ -80,16 +82,41 @@ pub enum Workload {
     Delivery,
     /// Callbacks that take time (an interrupt-remapping update): whether other tokens wait.
     SlowCallbacks,
+    /// Bus: microVMs registering their virtio devices while the host loads its drivers.
+    VmBoots,
+    /// Bus: a driver upgraded in place, unregistered with every device it binds and
+    /// registered again, while devices come and go.
+    DriverUpgrades,
+    /// Bus: devices hot-added and removed while the driver of a device is looked up on every
+    /// interrupt.
+    HotplugLookups,
 }
 
 impl Workload {
-    /// Every workload, in the order the report lists them.
-    pub const ALL: [Workload; 4] = [
+    /// The IRQ bypass registry's workloads, in the order the report lists them.
+    pub const REGISTRY: [Workload; 4] = [
         Workload::BootStorms,
         Workload::Churn,
         Workload::Delivery,
         Workload::SlowCallbacks,
     ];
+
+    /// The virtio bus's workloads, in the order the report lists them.
+    pub const BUS: [Workload; 3] = [
+        Workload::VmBoots,
+        Workload::DriverUpgrades,
+        Workload::HotplugLookups,
+    ];
+
+    /// Which registry the workload loads.
+    pub const fn kind(self) -> ScenarioKind {
+        match self {
+            Workload::VmBoots | Workload::DriverUpgrades | Workload::HotplugLookups => {
+                ScenarioKind::Bus
+            }
+            _ => ScenarioKind::Registry,
+        }
+    }
 
     /// The heading of the workload.
     pub fn title(self) -> &'static str {
@@ -98,6 +125,9 @@ impl Workload {
             Workload::Churn => "Churn with unmatched consumers",
             Workload::Delivery => "Read-heavy delivery",
             Workload::SlowCallbacks => "Slow callbacks",
+            Workload::VmBoots => "VM boots",
+            Workload::DriverUpgrades => "Driver upgrades",
+            Workload::HotplugLookups => "Hot-plug with lookups",
         }
     }
 
@@ -113,6 +143,9 @@ impl Workload {
             Workload::Churn => &[Scenario::ServerlessChurn],
             Workload::Delivery => &[Scenario::DeliveryLookup],
             Workload::SlowCallbacks => &[],
+            Workload::VmBoots => &[Scenario::VirtioBoot],
+            Workload::DriverUpgrades => &[Scenario::DriverReload],
+            Workload::HotplugLookups => &[Scenario::VirtioHotplug],
         }
     }
 }
@@ -233,13 +266,39 @@ impl Recommendation {
     }
 }
 
-/// The recommendation for every workload.
+/// The recommendation for every workload of the IRQ bypass registry, from the registry's runs
+/// of `results` (bus runs are left out: [`recommend_bus`] judges them).
 pub fn recommend(results: &[RunResult], criterion: &CriterionData) -> Vec<Recommendation> {
-    let backends = backends(results, criterion);
-    let broken = broken(results);
-    Workload::ALL
+    recommend_kind(ScenarioKind::Registry, results, criterion)
+}
+
+/// The recommendation for every workload of the virtio bus, from the bus runs of `results`,
+/// judged exactly as the registry's are, on the bus's rows of the weighting table
+/// ([`BUS_WEIGHTING`]). Registry runs are left out, so that a registry's violation never
+/// excludes a bus backend, nor the other way round.
+pub fn recommend_bus(results: &[RunResult], criterion: &CriterionData) -> Vec<Recommendation> {
+    recommend_kind(ScenarioKind::Bus, results, criterion)
+}
+
+fn recommend_kind(
+    kind: ScenarioKind,
+    results: &[RunResult],
+    criterion: &CriterionData,
+) -> Vec<Recommendation> {
+    let results: Vec<RunResult> = results
         .iter()
-        .map(|&workload| recommend_one(workload, results, criterion, &backends, &broken))
+        .filter(|r| r.scenario.kind() == kind)
+        .cloned()
+        .collect();
+    let backends = backends_of(kind, &results, criterion);
+    let broken = broken(&results);
+    let workloads: &[Workload] = match kind {
+        ScenarioKind::Registry => &Workload::REGISTRY,
+        ScenarioKind::Bus => &Workload::BUS,
+    };
+    workloads
+        .iter()
+        .map(|&workload| recommend_one(workload, &results, criterion, &backends, &broken))
         .collect()
 }
 
@@ -760,6 +819,107 @@ pub(crate) mod tests {
         );
         assert_eq!(recs[0].verdict, Verdict::NoData);
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Three repeats of a bus `scenario` per backend, as [`repeats`] makes them, with each
+    /// run's register latency measured as register-device instead.
+    pub(crate) fn bus_repeats(
+        out: &mut Vec<RunResult>,
+        scenario: Scenario,
+        figures: &[(&str, f64)],
+        jitter: f64,
+    ) {
+        let from = out.len();
+        repeats(out, scenario, figures, jitter);
+        for r in &mut out[from..] {
+            let p = r.latency_ns.remove(&Operation::Register).unwrap();
+            r.latency_ns.insert(Operation::RegisterDevice, p);
+        }
+    }
+
+    #[test]
+    fn a_bus_winner_from_bus_runs_alone() {
+        let mut results = Vec::new();
+        bus_repeats(
+            &mut results,
+            Scenario::VirtioBoot,
+            &[("a", 100.0), ("b", 300.0)],
+            0.05,
+        );
+        let recs = recommend_bus(&results, &CriterionData::default());
+        assert_eq!(
+            recs.iter().map(|r| r.workload).collect::<Vec<_>>(),
+            Workload::BUS
+        );
+        assert_eq!(winner(&recs[0]), "b");
+        assert!(
+            recs[0].summary().starts_with(
+                "b: 1/3.00 the register-device p99.9 and 3.00× the ops/s of the runner-up, a"
+            ),
+            "{}",
+            recs[0].summary()
+        );
+        assert_eq!(recs[1].verdict, Verdict::NoData);
+        assert_eq!(recs[1].basis.to_string(), "no run of driver-reload");
+        let d = overall(&recs).unwrap();
+        assert_eq!((d.backend.as_str(), d.credit, d.total), ("b", 2.0, 2.0));
+        // Bus runs say nothing of the registry: no verdict, and nobody left out for them.
+        for rec in recommend(&results, &CriterionData::default()) {
+            assert_eq!(rec.verdict, Verdict::NoData, "{:?}", rec.workload);
+            assert!(rec.excluded.is_empty() && rec.candidates.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_bus_tie_names_its_measures() {
+        let mut results = Vec::new();
+        bus_repeats(
+            &mut results,
+            Scenario::DriverReload,
+            &[("a", 100.0), ("b", 115.0)],
+            0.15,
+        );
+        let rec = &recommend_bus(&results, &CriterionData::default())[1];
+        assert_eq!(rec.workload, Workload::DriverUpgrades);
+        assert_eq!(
+            rec.verdict,
+            Verdict::Tie {
+                leaders: vec!["b".into(), "a".into()]
+            }
+        );
+        assert!(
+            rec.summary()
+                .starts_with("tie: b, a (tied on every measure: throughput, register-device p99.9"),
+            "{}",
+            rec.summary()
+        );
+        // The driver tails were not measured, so nobody is judged by them.
+        assert!(
+            rec.unmeasured
+                .contains(&Measure::Latency(Operation::UnregisterDriver, Stat::Max))
+        );
+    }
+
+    #[test]
+    fn registry_runs_and_their_violations_stay_out_of_the_bus() {
+        let mut results = boot_storms(&[("a", 100.0), ("b", 300.0), ("c", 900.0)], 0.05);
+        results[0].violations = 1;
+        let broke = results[0].backend.clone();
+        bus_repeats(
+            &mut results,
+            Scenario::VirtioHotplug,
+            &[("a", 100.0), ("b", 300.0), ("c", 900.0)],
+            0.05,
+        );
+        let bus = recommend_bus(&results, &CriterionData::default());
+        assert_eq!(bus[0].verdict, Verdict::NoData);
+        assert!(bus[0].excluded.is_empty());
+        // The registry's violation excludes its backend from the registry, not from the bus.
+        assert_eq!(winner(&bus[2]), "c");
+        assert!(bus[2].excluded.is_empty());
+        let registry = recommend(&results, &CriterionData::default());
+        assert!(registry[0].excluded.iter().any(|e| e.backend == broke));
+        assert_eq!(registry[2].verdict, Verdict::NoData);
     }
 
     #[test]

@@ -6,10 +6,10 @@ use std::fmt;
 use super::evidence::{Basis, Reason, StressRuns};
 use super::weights::{Direction, Measure, SINGLE_RUN_MARGIN};
 use super::{
-    Comparison, MeasureMargin, OverallDefault, Recommendation, Verdict, WEIGHTING, Workload,
+    Comparison, MeasureMargin, OverallDefault, Recommendation, Verdict, Workload, weighting_of,
 };
 use crate::format;
-use crate::schema::Scenario;
+use crate::schema::{Scenario, ScenarioKind};
 
 impl Recommendation {
     /// The verdict in one line: `lockfree: 1.83× the ops/s of the runner-up, sharded`.
@@ -119,7 +119,7 @@ impl OverallDefault {
     /// Why this backend is the default, in one sentence.
     pub fn reason(&self) -> String {
         let list = |workloads: &[Workload]| -> String {
-            let titles: Vec<String> = workloads.iter().map(|w| w.title().to_lowercase()).collect();
+            let titles: Vec<String> = workloads.iter().map(|w| w.title_in_text()).collect();
             match titles.as_slice() {
                 [] => String::new(),
                 [one] => one.clone(),
@@ -140,23 +140,31 @@ impl OverallDefault {
     }
 }
 
+impl Workload {
+    /// The title inside a sentence: its first word lower-cased unless it is an acronym, so
+    /// that `VM boots` stays `VM boots`.
+    fn title_in_text(self) -> String {
+        let title = self.title();
+        let first_word = title.split(' ').next().unwrap_or("");
+        if first_word.len() > 1 && first_word.chars().all(|c| c.is_ascii_uppercase()) {
+            return title.to_string();
+        }
+        title.to_lowercase()
+    }
+}
+
 /// A weight without needless decimals: `2`, `0.5`.
 pub(crate) fn weight(w: f64) -> String {
     let s = format!("{w:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// The workloads by prevalence, for the report: `read-heavy delivery 3, boot storms 2, …`.
-pub(crate) fn prevalences() -> String {
-    let parts: Vec<String> = WEIGHTING
+/// The workloads of one registry with their prevalences, for the report: `boot storms 2,
+/// churn with unmatched consumers 2, …`.
+pub(crate) fn prevalences(kind: ScenarioKind) -> String {
+    let parts: Vec<String> = weighting_of(kind)
         .iter()
-        .map(|w| {
-            format!(
-                "{} {}",
-                w.workload.title().to_lowercase(),
-                weight(w.prevalence)
-            )
-        })
+        .map(|w| format!("{} {}", w.workload.title_in_text(), weight(w.prevalence)))
         .collect();
     parts.join(", ")
 }

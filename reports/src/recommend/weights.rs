@@ -2,7 +2,7 @@
 //! the method's judgement is written down, as data the report prints.
 
 use super::Workload;
-use crate::schema::Operation;
+use crate::schema::{Operation, ScenarioKind};
 
 /// A statistic of an operation's latency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -90,6 +90,12 @@ const REGISTER_MAX: Measure = Measure::Latency(Operation::Register, Stat::Max);
 const UNREGISTER_P999: Measure = Measure::Latency(Operation::Unregister, Stat::P999);
 const UNREGISTER_MAX: Measure = Measure::Latency(Operation::Unregister, Stat::Max);
 const LOOKUP_P999: Measure = Measure::Latency(Operation::Lookup, Stat::P999);
+const DEVICE_REGISTER_P999: Measure = Measure::Latency(Operation::RegisterDevice, Stat::P999);
+const DEVICE_REGISTER_MAX: Measure = Measure::Latency(Operation::RegisterDevice, Stat::Max);
+const DEVICE_UNREGISTER_P999: Measure = Measure::Latency(Operation::UnregisterDevice, Stat::P999);
+const DEVICE_UNREGISTER_MAX: Measure = Measure::Latency(Operation::UnregisterDevice, Stat::Max);
+const DRIVER_REGISTER_MAX: Measure = Measure::Latency(Operation::RegisterDriver, Stat::Max);
+const DRIVER_UNREGISTER_MAX: Measure = Measure::Latency(Operation::UnregisterDriver, Stat::Max);
 
 /// The weighting table: per workload, its measures and their weights, and how common it is.
 ///
@@ -153,10 +159,71 @@ pub const WEIGHTING: [Weighting; 4] = [
     },
 ];
 
+/// The virtio bus's rows of the weighting table, read as [`WEIGHTING`]'s are.
+///
+/// - VM boots: as the registry's boot storms, on the device's operations: how long the
+///   storm takes and how long the unluckiest VM waits to register a device (its walk of the
+///   drivers included) count alike; the teardown half counts half as much.
+/// - Driver upgrades: how long the fleet's devices keep arriving and leaving while a driver
+///   reloads (throughput and the device tails), and how long the reload itself takes: a
+///   reload is a handful of calls, each walking every device it binds, so its maxima stand
+///   for its tails.
+/// - Hot-plug with lookups: as read-heavy delivery, the "which driver serves this device"
+///   asked on every interrupt weighs as much as throughput; the hot-plugs count little.
+///
+/// Hot-plug lookups are the most common (every interrupt of every VM), VM boots come with a
+/// fleet's deployments, driver upgrades only with a host's maintenance.
+pub const BUS_WEIGHTING: [Weighting; 3] = [
+    Weighting {
+        workload: Workload::VmBoots,
+        prevalence: 2.0,
+        weights: &[
+            w(THROUGHPUT, 2.0),
+            w(DEVICE_REGISTER_P999, 2.0),
+            w(DEVICE_REGISTER_MAX, 1.0),
+            w(DEVICE_UNREGISTER_P999, 1.0),
+            w(DEVICE_UNREGISTER_MAX, 0.5),
+        ],
+    },
+    Weighting {
+        workload: Workload::DriverUpgrades,
+        prevalence: 1.0,
+        weights: &[
+            w(THROUGHPUT, 2.0),
+            w(DRIVER_UNREGISTER_MAX, 1.0),
+            w(DRIVER_REGISTER_MAX, 1.0),
+            w(DEVICE_REGISTER_P999, 1.0),
+            w(DEVICE_UNREGISTER_P999, 1.0),
+            w(DEVICE_REGISTER_MAX, 0.5),
+            w(DEVICE_UNREGISTER_MAX, 0.5),
+        ],
+    },
+    Weighting {
+        workload: Workload::HotplugLookups,
+        prevalence: 3.0,
+        weights: &[
+            w(THROUGHPUT, 2.0),
+            w(LOOKUP_P999, 2.0),
+            w(DEVICE_REGISTER_P999, 0.5),
+            w(DEVICE_UNREGISTER_P999, 0.5),
+            w(DEVICE_REGISTER_MAX, 0.25),
+            w(DEVICE_UNREGISTER_MAX, 0.25),
+        ],
+    },
+];
+
+/// The rows of the weighting table for the workloads of one registry.
+pub const fn weighting_of(kind: ScenarioKind) -> &'static [Weighting] {
+    match kind {
+        ScenarioKind::Registry => &WEIGHTING,
+        ScenarioKind::Bus => &BUS_WEIGHTING,
+    }
+}
+
 impl Workload {
-    /// The workload's row of [`WEIGHTING`].
+    /// The workload's row of [`WEIGHTING`] or [`BUS_WEIGHTING`].
     pub fn weighting(self) -> &'static Weighting {
-        WEIGHTING
+        weighting_of(self.kind())
             .iter()
             .find(|w| w.workload == self)
             .expect("every workload has a row")
