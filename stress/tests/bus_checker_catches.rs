@@ -28,12 +28,11 @@ fn config(scenario: Scenario, seed: u64) -> RunConfig {
 }
 
 fn kinds_found(flaw: BusFlaw, scenario: Scenario, seed: u64) -> Vec<ViolationKind> {
-    let out = run_on(
-        &BrokenBus::new(flaw),
-        &config(scenario, seed),
-        &Progress::default(),
-    )
-    .expect("the run starts");
+    kinds_at(flaw, config(scenario, seed))
+}
+
+fn kinds_at(flaw: BusFlaw, config: RunConfig) -> Vec<ViolationKind> {
+    let out = run_on(&BrokenBus::new(flaw), &config, &Progress::default()).expect("the run starts");
     assert_eq!(out.result.violations, out.violations.len());
     let mut kinds: Vec<ViolationKind> = out.violations.iter().map(|v| v.kind).collect();
     kinds.sort();
@@ -69,8 +68,15 @@ fn a_reoffer_on_unregister_is_caught_every_run() {
 #[test]
 fn a_lost_binding_is_caught_every_run() {
     // Input devices registering while virtio_input registers mid-storm miss it, or it them.
-    for seed in 1..=4 {
-        let kinds = kinds_found(BusFlaw::CheckThenAct, Scenario::VirtioBoot, seed);
+    // At a twentieth of the full size (200 VMs) enough devices register during that driver's
+    // walk that every run has some inside the broken bus's window; at a hundredth, some
+    // runs had none.
+    for seed in 1..=2 {
+        let config = RunConfig {
+            scale: 0.05,
+            ..config(Scenario::VirtioBoot, seed)
+        };
+        let kinds = kinds_at(BusFlaw::CheckThenAct, config);
         assert!(
             kinds.contains(&ViolationKind::Linearizability),
             "seed {seed}: {kinds:?}"
