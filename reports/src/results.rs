@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::schema::RunResult;
+use crate::schema::{RunMode, RunResult};
 
 /// Why `results.json` could not be read.
 #[derive(Debug)]
@@ -85,6 +85,26 @@ pub fn read_results(path: &Path) -> Result<Vec<RunResult>, ResultsError> {
         path: path.to_path_buf(),
         error,
     })
+}
+
+/// The runs whose figures the tables and charts show. Where a backend has measured runs of a
+/// scenario (at a callback cost), those, plus any checked run of it that broke a guarantee, so
+/// that the verdict shows beside the figures: the checked runs' own figures are mostly the
+/// recording's. Elsewhere (files from before runs had modes, the bus scenarios) every run.
+pub fn figure_runs(results: &[RunResult]) -> Vec<RunResult> {
+    let measured = |r: &RunResult| {
+        results.iter().any(|m| {
+            m.mode() == RunMode::Measured
+                && m.backend == r.backend
+                && m.scenario == r.scenario
+                && m.callback_cost_ns == r.callback_cost_ns
+        })
+    };
+    results
+        .iter()
+        .filter(|r| r.mode() == RunMode::Measured || r.violations > 0 || !measured(r))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

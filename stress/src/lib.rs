@@ -22,12 +22,14 @@
 //! type the report reads.
 //!
 //! ```
+//! use bypass_reports::RunMode;
 //! use bypass_stress::runner::{run, Progress, RunConfig};
 //! use bypass_stress::scenario::{Faults, Scenario};
 //! use bypass_strategies::Backend;
 //!
 //! let config = RunConfig {
-//!     backend: Backend::MutexMap,
+//!     backend: Backend::MutexMap.into(),
+//!     mode: RunMode::Checked,
 //!     scenario: Scenario::RestoreStorm,
 //!     threads: Some(4),
 //!     seed: 7,
@@ -49,11 +51,13 @@ pub mod alloc;
 pub mod bus;
 pub(crate) mod chaos;
 pub mod checker;
+pub mod floor;
 pub(crate) mod history;
 pub mod measure;
 pub(crate) mod participant;
 pub mod runner;
 pub mod scenario;
+pub mod sweep;
 pub mod violation;
 
 pub use participant::InjectedPanic;
