@@ -13,7 +13,7 @@ use crate::recommend::{
     self, CAP, MEASURED_MARGIN, Measure, NEAREST_TO_SLOW_CALLBACKS, OverallDefault, Recommendation,
     SINGLE_RUN_MARGIN, Verdict, WEIGHTING,
 };
-use crate::schema::{Machine, Operation, RunResult, Scenario, ScenarioKind};
+use crate::schema::{Machine, Operation, RunResult, Scenario, ScenarioKind, Sweep};
 use crate::stats::Spread;
 
 /// What a report is made from.
@@ -212,7 +212,9 @@ fn headline_table(
                         .filter(|r| &r.backend == b && r.scenario == *s)
                         .collect();
                     let spread = Spread::of(mine.iter().filter_map(|r| figure(r)))?;
-                    let clean = mine.iter().all(|r| !r.capped && r.violations == 0);
+                    // The floor is shown for scale, never marked best.
+                    let clean = b != crate::schema::FLOOR
+                        && mine.iter().all(|r| !r.capped && r.violations == 0);
                     Some((spread, clean))
                 })
                 .collect()
@@ -489,12 +491,18 @@ fn machine_items(results: &[RunResult], generated_unix_s: u64) -> Vec<Vec<Span>>
 impl Report {
     /// Computes everything the report says from `input`.
     pub fn build(input: &ReportInput<'_>) -> Report {
-        // The registry's sections only: bus runs get a section of their own.
-        let registry: Vec<RunResult> = input
-            .results
-            .iter()
+        Report::build_with_sweep(input, None)
+    }
+
+    /// [`Report::build`], with the sweep `bypass compare` writes next to its results: the
+    /// charts of cost against live tokens and throughput against threads draw it where
+    /// criterion has no figures.
+    pub fn build_with_sweep(input: &ReportInput<'_>, sweep: Option<&Sweep>) -> Report {
+        // The registry's sections only: bus runs get a section of their own. Its figures are
+        // the measured runs' where there are any, the checked runs giving the verdicts.
+        let registry: Vec<RunResult> = crate::results::figure_runs(input.results)
+            .into_iter()
             .filter(|r| r.scenario.kind() == ScenarioKind::Registry)
-            .cloned()
             .collect();
         let results = &registry[..];
         let criterion = input.criterion;
@@ -620,12 +628,12 @@ impl Report {
             };
         chart_block(
             "Throughput against threads",
-            charts::throughput_threads(results, criterion, &colors, &backends),
+            charts::throughput_threads(results, criterion, sweep, &colors, &backends),
             &mut blocks,
         );
         chart_block(
             "Connect+disconnect cost against live tokens",
-            charts::cost_population(criterion, &colors, &backends),
+            charts::cost_population(criterion, sweep, &colors, &backends),
             &mut blocks,
         );
         chart_block(

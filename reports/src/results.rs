@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::schema::{RunMode, RunResult};
+use crate::schema::{RunMode, RunResult, Sweep};
 
 /// Why `results.json` could not be read.
 #[derive(Debug)]
@@ -92,19 +92,35 @@ pub fn read_results(path: &Path) -> Result<Vec<RunResult>, ResultsError> {
 /// that the verdict shows beside the figures: the checked runs' own figures are mostly the
 /// recording's. Elsewhere (files from before runs had modes, the bus scenarios) every run.
 pub fn figure_runs(results: &[RunResult]) -> Vec<RunResult> {
-    let measured = |r: &RunResult| {
-        results.iter().any(|m| {
-            m.mode() == RunMode::Measured
-                && m.backend == r.backend
-                && m.scenario == r.scenario
-                && m.callback_cost_ns == r.callback_cost_ns
-        })
-    };
     results
         .iter()
-        .filter(|r| r.mode() == RunMode::Measured || r.violations > 0 || !measured(r))
+        .filter(|r| r.violations > 0 || !verdict_only(results, r))
         .cloned()
         .collect()
+}
+
+/// Whether `run` is a checked run of a backend and scenario (at a callback cost) that
+/// `results` also has measured runs of: its verdict counts, its figures do not.
+pub fn verdict_only(results: &[RunResult], run: &RunResult) -> bool {
+    run.mode() == RunMode::Checked
+        && results.iter().any(|m| {
+            m.mode() == RunMode::Measured
+                && m.backend == run.backend
+                && m.scenario == run.scenario
+                && m.callback_cost_ns == run.callback_cost_ns
+        })
+}
+
+/// Reads the sweep `bypass compare` writes next to `results.json` (`sweep.json`).
+pub fn read_sweep(path: &Path) -> Result<Sweep, ResultsError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ResultsError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    serde_json::from_str(&text).map_err(|error| ResultsError::Parse {
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 #[cfg(test)]

@@ -412,6 +412,11 @@ impl RunResult {
     }
 }
 
+/// The name `bypass compare` gives the harness's floor in results and sweeps: its plans run
+/// on a raw concurrent map with no protocol, to show what the harness costs by itself. Never
+/// a candidate.
+pub const FLOOR: &str = "floor";
+
 /// The built-in sweep `bypass compare` writes next to `results.json` (`sweep.json`): the cost
 /// of a connect+disconnect cycle (register producer, register consumer, unregister both) made
 /// straight on each backend and on the floor, with no harness around the calls, against live

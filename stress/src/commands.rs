@@ -14,7 +14,7 @@ use bypass_strategies::Backend;
 use bypass_stress::Violation;
 use bypass_stress::runner::{self, Progress, RunConfig, RunOutput};
 use bypass_stress::scenario::{self, Faults, Scenario};
-use bypass_stress::{bus, measure};
+use bypass_stress::{bus, measure, sweep};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BAD_INPUT, CiArgs, CompareArgs, NO_CAP, RunArgs};
@@ -620,6 +620,9 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         }
     }
     bar.finish_and_clear();
+    if let Err(e) = sweep_once(args) {
+        return bad_input(e);
+    }
     let results: Vec<RunResult> = slots.into_iter().flatten().collect();
     // Kept runs count too: a resumed suite fails as the whole suite would.
     let violated = results.iter().filter(|r| r.violations > 0).count();
@@ -642,6 +645,31 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         eprintln!("{violated} runs broke a guarantee");
         ExitCode::FAILURE
     }
+}
+
+/// The sweep of `bypass compare` ([`sweep`]), written to `DIR/sweep.json`; with `--resume`, one
+/// already there is kept.
+fn sweep_once(args: &CompareArgs) -> Result<(), String> {
+    let path = args.out.join("sweep.json");
+    if args.resume && bypass_reports::read_sweep(&path).is_ok() {
+        println!("sweep: kept {}", path.display());
+        return Ok(());
+    }
+    let config = sweep::SweepConfig::compare(args.quick);
+    println!(
+        "sweep: connect+disconnect cycles straight on each backend and the floor, at {:?} live tokens and {:?} threads, {} samples of {} ms a point",
+        sweep::POPULATIONS,
+        sweep::THREADS,
+        config.samples,
+        config.sample.as_millis()
+    );
+    let started = Instant::now();
+    let sweep = sweep::sweep(Backend::ALL, &config);
+    for left_out in &sweep.left_out {
+        println!("  left out: {left_out}");
+    }
+    println!("  {:.0} s", started.elapsed().as_secs_f64());
+    write_json(&path, &sweep)
 }
 
 /// One headline table: scenarios down, backends across, each cell `cell` of the runs of that

@@ -15,7 +15,7 @@ use bypass_registry::{
 use dashmap::DashMap;
 
 /// The floor's name in results and on the command line.
-pub const NAME: &str = "floor";
+pub const NAME: &str = bypass_reports::schema::FLOOR;
 
 /// A token's sides.
 type Sides = (Option<Arc<dyn Producer>>, Option<Arc<dyn Consumer>>);
