@@ -805,6 +805,57 @@ mod tests {
     }
 
     #[test]
+    fn measured_figures_checked_verdicts_the_floor_never_chosen_and_the_sweep_charted() {
+        let mut results = synthetic();
+        for r in &mut results {
+            r.violations = 0;
+            r.capped = false;
+            r.details.mode = Some(crate::schema::RunMode::Measured);
+        }
+        let scenarios = scenarios_of(&results.iter().collect::<Vec<_>>());
+        for &scenario in &scenarios {
+            // The floor, fastest everywhere, and a checked run of each backend.
+            let mut floor = crate::recommend::tests::run(crate::schema::FLOOR, scenario, 1, 9e6);
+            floor.details.mode = Some(crate::schema::RunMode::Measured);
+            results.push(floor);
+            for backend in ["mutex-list", "mutex-map", "lockfree"] {
+                let mut checked = crate::recommend::tests::run(backend, scenario, 1, 777.0);
+                checked.details.mode = Some(crate::schema::RunMode::Checked);
+                checked.violations = usize::from(
+                    backend == "mutex-map" && scenario == Scenario::ServerlessChurn,
+                ) * 3;
+                results.push(checked);
+            }
+        }
+        let backends: Vec<String> = ["mutex-list", "mutex-map", "lockfree"]
+            .map(String::from)
+            .to_vec();
+        let sweep = crate::charts::tests::sweep_fixture(&backends);
+        let report = Report::build_with_sweep(
+            &ReportInput {
+                results: &results,
+                results_source: "results.json".into(),
+                criterion: &CriterionData::read(Path::new("/nonexistent/criterion")),
+                commands: vec!["cargo run --release -- compare --quick".into()],
+                generated_unix_s: 0,
+            },
+            Some(&sweep),
+        );
+        let md = report.markdown();
+        assert!(!md.contains("777"), "a clean checked run's figures are not shown: {md}");
+        assert!(md.contains("⚠ 3 violations"), "a checked run's verdict is: {md}");
+        assert!(md.contains("floor"), "the floor is shown for scale: {md}");
+        assert!(md.contains("the harness's floor"), "{md}");
+        for r in &report.recommendations {
+            assert!(!format!("{:?}", r.verdict).contains("floor"), "{:?}", r.verdict);
+        }
+        assert_ne!(report.default.as_ref().unwrap().backend, crate::schema::FLOOR);
+        assert!(!md.contains("No data"), "{md}");
+        let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
+        assert!(files.contains(&"cost-population.svg") && files.contains(&"throughput-threads.svg"));
+    }
+
+    #[test]
     fn every_section_is_there_without_criterion() {
         let mut results = synthetic();
         for r in &mut results {

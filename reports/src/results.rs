@@ -88,27 +88,46 @@ pub fn read_results(path: &Path) -> Result<Vec<RunResult>, ResultsError> {
 }
 
 /// The runs whose figures the tables and charts show. Where a backend has measured runs of a
-/// scenario (at a callback cost), those, plus any checked run of it that broke a guarantee, so
-/// that the verdict shows beside the figures: the checked runs' own figures are mostly the
-/// recording's. Elsewhere (files from before runs had modes, the bus scenarios) every run.
+/// scenario (at a callback cost), those: the checked runs' own figures are mostly the
+/// recording's. Their verdict stays: a checked run's violations are counted on the cell's
+/// measured run of the same seed (or its first), so that the cell, the backend and the seed
+/// to replay (`bypass run` checks by default) are flagged. Elsewhere (files from before runs
+/// had modes, the bus scenarios) every run.
 pub fn figure_runs(results: &[RunResult]) -> Vec<RunResult> {
-    results
+    let mut figures: Vec<RunResult> = results
         .iter()
-        .filter(|r| r.violations > 0 || !verdict_only(results, r))
+        .filter(|r| !verdict_only(results, r))
         .cloned()
-        .collect()
+        .collect();
+    for checked in results
+        .iter()
+        .filter(|r| r.violations > 0 && verdict_only(results, r))
+    {
+        let cell = |m: &RunResult| {
+            m.mode() == RunMode::Measured && same_cell(m, checked)
+        };
+        let at = figures
+            .iter()
+            .position(|m| cell(m) && m.seed == checked.seed)
+            .or_else(|| figures.iter().position(cell))
+            .expect("a verdict-only run has measured runs beside it");
+        figures[at].violations += checked.violations;
+    }
+    figures
+}
+
+/// Whether `a` and `b` are runs of one backend on one scenario at one callback cost.
+fn same_cell(a: &RunResult, b: &RunResult) -> bool {
+    a.backend == b.backend && a.scenario == b.scenario && a.callback_cost_ns == b.callback_cost_ns
 }
 
 /// Whether `run` is a checked run of a backend and scenario (at a callback cost) that
 /// `results` also has measured runs of: its verdict counts, its figures do not.
 pub fn verdict_only(results: &[RunResult], run: &RunResult) -> bool {
     run.mode() == RunMode::Checked
-        && results.iter().any(|m| {
-            m.mode() == RunMode::Measured
-                && m.backend == run.backend
-                && m.scenario == run.scenario
-                && m.callback_cost_ns == run.callback_cost_ns
-        })
+        && results
+            .iter()
+            .any(|m| m.mode() == RunMode::Measured && same_cell(m, run))
 }
 
 /// Reads the sweep `bypass compare` writes next to `results.json` (`sweep.json`).

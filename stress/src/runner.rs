@@ -977,3 +977,64 @@ fn quiet_reads<R: Registry>(caller: &mut Caller<'_, R>, t: u64) -> QuietState {
         consumer: has(Side::Consumer),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(backend: Subject) -> RunConfig {
+        RunConfig {
+            backend,
+            mode: RunMode::Measured,
+            scenario: Scenario::BootStorm,
+            threads: Some(4),
+            seed: 3,
+            scale: 0.02,
+            callback_cost: Duration::ZERO,
+            faults: Faults::default(),
+            time_cap: None,
+            chaos: None,
+            memory: false,
+        }
+    }
+
+    #[test]
+    fn a_measured_run_gives_figures_and_no_history() {
+        let config = measured(Backend::Sharded.into());
+        let plan = scenario::plan(config.scenario, config.scale, config.seed, config.faults);
+        let out = run(&config, &Progress::default()).unwrap();
+        let r = &out.result;
+        assert_eq!(r.mode(), RunMode::Measured);
+        assert_eq!(r.ops, plan.ops(), "every operation of the plan is counted");
+        assert!(r.ops_per_s > 0.0 && r.elapsed_s > 0.0);
+        assert!(r.latency_ns[&Operation::Register].count > 0);
+        assert_eq!(out.tokens, 0, "no history: no token's was checked");
+        assert_eq!(r.check_s, 0.0);
+        assert!(out.violations.is_empty() && r.violations == 0);
+        assert_eq!(r.details.bytes_per_token, None, "no memory check");
+
+        let floor = run(&measured(Subject::Floor), &Progress::default()).unwrap();
+        assert_eq!(floor.result.backend, "floor");
+        assert_eq!(floor.result.ops, r.ops);
+    }
+
+    #[test]
+    fn the_floor_is_measured_on_registry_scenarios_only() {
+        let checked = RunConfig {
+            mode: RunMode::Checked,
+            ..measured(Subject::Floor)
+        };
+        assert!(matches!(
+            run(&checked, &Progress::default()),
+            Err(RunError::Unsupported(_))
+        ));
+        let bus = RunConfig {
+            scenario: Scenario::VirtioBoot,
+            ..measured(Backend::MutexMap.into())
+        };
+        assert!(matches!(
+            run(&bus, &Progress::default()),
+            Err(RunError::Unsupported(_))
+        ));
+    }
+}

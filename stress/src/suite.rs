@@ -307,3 +307,35 @@ pub(crate) fn compare_suite(quick: bool, repeat: u32, seed: u64) -> Vec<RunConfi
     }
     suite
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compare_measures_every_registry_cell_and_the_floor_and_checks_each_once() {
+        let suite = compare_suite(true, 3, 10);
+        let count = |subject: Subject, scenario: Scenario, mode: RunMode| {
+            suite
+                .iter()
+                .filter(|c| c.backend == subject && c.scenario == scenario && c.mode == mode)
+                .count()
+        };
+        for &scenario in Scenario::ALL {
+            let registry = scenario.kind() == ScenarioKind::Registry;
+            for &backend in Backend::ALL {
+                let (measured, checked) = if registry { (3, 1) } else { (0, 3) };
+                assert_eq!(count(backend.into(), scenario, RunMode::Measured), measured);
+                assert_eq!(count(backend.into(), scenario, RunMode::Checked), checked);
+            }
+            let floor = if registry { 3 } else { 0 };
+            assert_eq!(count(Subject::Floor, scenario, RunMode::Measured), floor);
+            assert_eq!(count(Subject::Floor, scenario, RunMode::Checked), 0);
+        }
+        for config in &suite {
+            let checked = config.mode == RunMode::Checked;
+            assert_eq!(config.memory, checked, "memory checks in checked runs only");
+            assert!(config.chaos.is_none() && config.faults == Faults::default());
+        }
+    }
+}
