@@ -92,6 +92,29 @@ fn repeats(runs: &[&RunResult]) -> usize {
     counts.into_values().max().unwrap_or(0)
 }
 
+/// What the figures and the verdicts come from, when the results hold measured runs: a
+/// sentence for the report's introduction, or nothing.
+fn modes_phrase(results: &[RunResult]) -> Vec<Span> {
+    let registry = |r: &&RunResult| r.scenario.kind() == ScenarioKind::Registry;
+    let measured = results
+        .iter()
+        .filter(registry)
+        .filter(|r| r.mode() == crate::schema::RunMode::Measured)
+        .count();
+    if measured == 0 {
+        return Vec::new();
+    }
+    let verdicts = results
+        .iter()
+        .filter(registry)
+        .filter(|r| crate::results::verdict_only(results, r))
+        .count();
+    doc::ticks(&format!(
+        " Figures: the {measured} measured runs (latencies and counts only, so that they are the registry's rather than the harness's recording). Verdicts: {verdicts} checked runs, every call and callback recorded and checked; a backend is flagged where one broke a guarantee. The backend `{}` is the harness's floor, each plan on a raw concurrent map with no protocol: how much of a figure is the harness.",
+        crate::schema::FLOOR
+    ))
+}
+
 /// The command that replays one run.
 fn run_command(r: &RunResult) -> String {
     let mut cmd = format!(
@@ -560,6 +583,7 @@ impl Report {
                 criterion.dir.display()
             )));
         }
+        intro.extend(modes_phrase(input.results));
         blocks.push(Block::Para(intro));
 
         if !warning_spans.is_empty() {

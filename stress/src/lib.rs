@@ -4,8 +4,14 @@
 //!
 //! - [`scenario`]: the workloads of the contract (docs/registry.md) as plans of operations for
 //!   actors (VMs, vCPUs, devices), each on its own OS thread.
-//! - [`runner`]: runs a plan on a backend, recording every call (start, end, outcome), every
-//!   callback, the state the run ends in, and per-operation latency in hdrhistogram.
+//! - [`runner`]: runs a plan on a backend. Checked, it records every call (start, end,
+//!   outcome), every callback, the state the run ends in, and per-operation latency in
+//!   hdrhistogram; measured, only each thread's latencies, so that the figures are the
+//!   registry's rather than the recording's.
+//! - [`floor`]: a raw concurrent map with no protocol as a registry: what a measured run costs
+//!   the harness by itself.
+//! - [`sweep`]: connect+disconnect cycles straight on each backend and the floor, against live
+//!   tokens and threads, for the report's charts when criterion has not run.
 //! - [`checker`]: verifies the recorded history token by token: callbacks only inside calls,
 //!   per-token exclusion, linearizability against the sequential model (which also proves
 //!   exactly one connect per pairing), plus the run-wide checks (the pairing state at rest, no
