@@ -155,7 +155,9 @@ fn cycle<R: Registry>(registry: &R, threads: usize, length: Duration) -> Sample 
                     barrier.wait();
                     let cpu = thread_cpu();
                     let mut cycles = 0;
-                    while !stop.load(Ordering::Relaxed) {
+                    // At least one batch, so that a thread the scheduler started late still
+                    // counts.
+                    loop {
                         for _ in 0..BATCH {
                             let connected = registry.register_producer(t, producer.clone());
                             let paired = registry.register_consumer(t, consumer.clone());
@@ -164,6 +166,9 @@ fn cycle<R: Registry>(registry: &R, threads: usize, length: Duration) -> Sample 
                             let _ = registry.unregister_consumer(t);
                         }
                         cycles += BATCH;
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
                     }
                     let cpu = thread_cpu().zip(cpu).map(|(end, start)| end - start);
                     (cycles, cpu)
