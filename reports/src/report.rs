@@ -845,9 +845,9 @@ mod tests {
             for backend in ["mutex-list", "mutex-map", "lockfree"] {
                 let mut checked = crate::recommend::tests::run(backend, scenario, 1, 777.0);
                 checked.details.mode = Some(crate::schema::RunMode::Checked);
-                checked.violations = usize::from(
-                    backend == "mutex-map" && scenario == Scenario::ServerlessChurn,
-                ) * 3;
+                checked.violations =
+                    usize::from(backend == "mutex-map" && scenario == Scenario::ServerlessChurn)
+                        * 3;
                 results.push(checked);
             }
         }
@@ -866,17 +866,32 @@ mod tests {
             Some(&sweep),
         );
         let md = report.markdown();
-        assert!(!md.contains("777"), "a clean checked run's figures are not shown: {md}");
-        assert!(md.contains("⚠ 3 violations"), "a checked run's verdict is: {md}");
+        assert!(
+            !md.contains("777"),
+            "a clean checked run's figures are not shown: {md}"
+        );
+        assert!(
+            md.contains("⚠ 3 violations"),
+            "a checked run's verdict is: {md}"
+        );
         assert!(md.contains("floor"), "the floor is shown for scale: {md}");
         assert!(md.contains("the harness's floor"), "{md}");
         for r in &report.recommendations {
-            assert!(!format!("{:?}", r.verdict).contains("floor"), "{:?}", r.verdict);
+            assert!(
+                !format!("{:?}", r.verdict).contains("floor"),
+                "{:?}",
+                r.verdict
+            );
         }
-        assert_ne!(report.default.as_ref().unwrap().backend, crate::schema::FLOOR);
+        assert_ne!(
+            report.default.as_ref().unwrap().backend,
+            crate::schema::FLOOR
+        );
         assert!(!md.contains("No data"), "{md}");
         let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
-        assert!(files.contains(&"cost-population.svg") && files.contains(&"throughput-threads.svg"));
+        assert!(
+            files.contains(&"cost-population.svg") && files.contains(&"throughput-threads.svg")
+        );
     }
 
     #[test]

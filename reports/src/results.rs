@@ -103,9 +103,7 @@ pub fn figure_runs(results: &[RunResult]) -> Vec<RunResult> {
         .iter()
         .filter(|r| r.violations > 0 && verdict_only(results, r))
     {
-        let cell = |m: &RunResult| {
-            m.mode() == RunMode::Measured && same_cell(m, checked)
-        };
+        let cell = |m: &RunResult| m.mode() == RunMode::Measured && same_cell(m, checked);
         let at = figures
             .iter()
             .position(|m| cell(m) && m.seed == checked.seed)

@@ -9,8 +9,8 @@ use std::hash::RandomState;
 use std::sync::Arc;
 
 use bypass_registry::{
-    Consumer, Population, Producer, RegisterConsumerResult, RegisterError,
-    RegisterProducerResult, Registry, Token, UnregisterError,
+    Consumer, Population, Producer, RegisterConsumerResult, RegisterError, RegisterProducerResult,
+    Registry, Token, UnregisterError,
 };
 use dashmap::DashMap;
 
@@ -140,7 +140,10 @@ mod tests {
         floor.unregister_producer(t).unwrap();
         assert!(floor.unregister_producer(t).is_err());
         floor.unregister_consumer(t).unwrap();
-        assert_eq!(floor.population().producers + floor.population().consumers, 0);
+        assert_eq!(
+            floor.population().producers + floor.population().consumers,
+            0
+        );
         assert_eq!(floor.map.len(), 0, "an empty token's entry is removed");
     }
 }

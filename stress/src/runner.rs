@@ -216,7 +216,12 @@ fn run_measured<R: Registry>(
     config: &RunConfig,
     progress: &Progress,
 ) -> Result<RunOutput, RunError> {
-    let plan = scenario::plan(config.scenario, config.scale, config.seed, Faults::default());
+    let plan = scenario::plan(
+        config.scenario,
+        config.scale,
+        config.seed,
+        Faults::default(),
+    );
     progress.total.store(plan.ops(), Ordering::Relaxed);
     measure::reset_peak_rss();
     let cost = config.callback_cost;
@@ -736,8 +741,12 @@ impl<R: Registry> Driver for Timer<'_, R> {
             Action::Read { token: t, read } => {
                 match read {
                     Read::IsPaired => drop(std::hint::black_box(registry.is_paired(token(t)))),
-                    Read::Who(Side::Producer) => drop(std::hint::black_box(registry.producer(token(t)))),
-                    Read::Who(Side::Consumer) => drop(std::hint::black_box(registry.consumer(token(t)))),
+                    Read::Who(Side::Producer) => {
+                        drop(std::hint::black_box(registry.producer(token(t))))
+                    }
+                    Read::Who(Side::Consumer) => {
+                        drop(std::hint::black_box(registry.consumer(token(t))))
+                    }
                 }
                 Operation::Lookup
             }

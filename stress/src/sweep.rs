@@ -250,9 +250,13 @@ mod tests {
         let sweep = sweep(&[Backend::MutexMap], &config);
         assert!(sweep.left_out.is_empty(), "{:?}", sweep.left_out);
         for name in ["mutex-map", "floor"] {
-            let mine: Vec<&SweepPoint> = sweep.points.iter().filter(|p| p.backend == name).collect();
+            let mine: Vec<&SweepPoint> =
+                sweep.points.iter().filter(|p| p.backend == name).collect();
             assert_eq!(mine.len(), POPULATIONS.len() + THREADS.len(), "{name}");
-            assert!(mine.iter().all(|p| p.cycles_per_s > 0.0 && p.wall_ns_per_cycle > 0.0));
+            assert!(
+                mine.iter()
+                    .all(|p| p.cycles_per_s > 0.0 && p.wall_ns_per_cycle > 0.0)
+            );
         }
         let text = serde_json::to_string(&sweep).unwrap();
         let again: Sweep = serde_json::from_str(&text).unwrap();

@@ -61,7 +61,11 @@ fn resume_runs_only_the_missing_runs_and_prints_a_narrow_headline() {
     let mut results = Vec::new();
     for &scenario in &scenarios {
         let registry = scenario.kind() == ScenarioKind::Registry;
-        for backend in backends.iter().map(String::as_str).chain(registry.then_some("floor")) {
+        for backend in backends
+            .iter()
+            .map(String::as_str)
+            .chain(registry.then_some("floor"))
+        {
             // The one run the interruption lost.
             if !(scenario == Scenario::VectorToggle && backend == "mutex-map") {
                 results.push(match registry {

@@ -85,7 +85,11 @@ pub(crate) mod tests {
         let mut points = Vec::new();
         let names = backends.iter().map(String::as_str).chain([FLOOR]);
         for (i, backend) in names.enumerate() {
-            let ns = if backend == FLOOR { 50.0 } else { 200.0 * (i + 1) as f64 };
+            let ns = if backend == FLOOR {
+                50.0
+            } else {
+                200.0 * (i + 1) as f64
+            };
             for (axis, x) in [0, 1_000, 100_000]
                 .map(|x| (SweepAxis::Population, x))
                 .into_iter()
