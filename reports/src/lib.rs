@@ -64,9 +64,11 @@ pub use charts::Chart;
 pub use criterion::{Benchmark, CriterionData, Estimate};
 pub use recommend::{OverallDefault, Recommendation, Verdict, Workload};
 pub use report::{Report, ReportInput, WriteError};
-pub use results::{ResultsError, parse_results, read_results};
+pub use results::{
+    ResultsError, figure_runs, parse_results, read_results, read_sweep, verdict_only,
+};
 pub use schema::{
-    BenchGroup, Injected, Machine, Operation, Percentiles, RunDetails, RunResult, Scenario,
-    ScenarioKind, UnknownName, ViolationKind,
+    BenchGroup, Injected, Machine, Operation, Percentiles, RunDetails, RunMode, RunResult,
+    Scenario, ScenarioKind, Sweep, SweepAxis, SweepPoint, UnknownName, ViolationKind,
 };
 pub use stats::Spread;

@@ -13,7 +13,7 @@ use crate::recommend::{
     self, BUS_WEIGHTING, CAP, MEASURED_MARGIN, Measure, NEAREST_TO_SLOW_CALLBACKS, OverallDefault,
     Recommendation, SINGLE_RUN_MARGIN, Verdict, WEIGHTING, Weighting,
 };
-use crate::schema::{BenchGroup, Machine, Operation, RunResult, Scenario, ScenarioKind};
+use crate::schema::{BenchGroup, Machine, Operation, RunResult, Scenario, ScenarioKind, Sweep};
 use crate::stats::Spread;
 
 /// What a report is made from.
@@ -107,6 +107,29 @@ fn repeats(runs: &[&RunResult]) -> usize {
         *counts.entry((&r.backend, &r.scenario)).or_insert(0usize) += 1;
     }
     counts.into_values().max().unwrap_or(0)
+}
+
+/// What the figures and the verdicts come from, when the results hold measured runs: a
+/// sentence for the report's introduction, or nothing.
+fn modes_phrase(results: &[RunResult]) -> Vec<Span> {
+    let registry = |r: &&RunResult| r.scenario.kind() == ScenarioKind::Registry;
+    let measured = results
+        .iter()
+        .filter(registry)
+        .filter(|r| r.mode() == crate::schema::RunMode::Measured)
+        .count();
+    if measured == 0 {
+        return Vec::new();
+    }
+    let verdicts = results
+        .iter()
+        .filter(registry)
+        .filter(|r| crate::results::verdict_only(results, r))
+        .count();
+    doc::ticks(&format!(
+        " Figures: the {measured} measured runs (latencies and counts only, so that they are the registry's rather than the harness's recording). Verdicts: {verdicts} checked runs, every call and callback recorded and checked; a backend is flagged where one broke a guarantee. The backend `{}` is the harness's floor, each plan on a raw concurrent map with no protocol: how much of a figure is the harness.",
+        crate::schema::FLOOR
+    ))
 }
 
 /// The command that replays one run.
@@ -237,7 +260,9 @@ fn headline_table(
                         .filter(|r| &r.backend == b && r.scenario == *s)
                         .collect();
                     let spread = Spread::of(mine.iter().filter_map(|r| figure(r)))?;
-                    let clean = mine.iter().all(|r| !r.capped && r.violations == 0);
+                    // The floor is shown for scale, never marked best.
+                    let clean = b != crate::schema::FLOOR
+                        && mine.iter().all(|r| !r.capped && r.violations == 0);
                     Some((spread, clean))
                 })
                 .collect()
@@ -694,12 +719,18 @@ impl BusSection {
 impl Report {
     /// Computes everything the report says from `input`.
     pub fn build(input: &ReportInput<'_>) -> Report {
-        // The registry's sections only: bus runs get a section of their own.
-        let registry: Vec<RunResult> = input
-            .results
-            .iter()
+        Report::build_with_sweep(input, None)
+    }
+
+    /// [`Report::build`], with the sweep `bypass compare` writes next to its results: the
+    /// charts of cost against live tokens and throughput against threads draw it where
+    /// criterion has no figures.
+    pub fn build_with_sweep(input: &ReportInput<'_>, sweep: Option<&Sweep>) -> Report {
+        // The registry's sections only: bus runs get a section of their own. Its figures are
+        // the measured runs' where there are any, the checked runs giving the verdicts.
+        let registry: Vec<RunResult> = crate::results::figure_runs(input.results)
+            .into_iter()
             .filter(|r| r.scenario.kind() == ScenarioKind::Registry)
-            .cloned()
             .collect();
         let results = &registry[..];
         let criterion = input.criterion;
@@ -755,6 +786,7 @@ impl Report {
                 criterion.dir.display()
             )));
         }
+        intro.extend(modes_phrase(input.results));
         blocks.push(Block::Para(intro));
 
         if !warning_spans.is_empty() {
@@ -818,12 +850,12 @@ impl Report {
             };
         chart_block(
             "Throughput against threads",
-            charts::throughput_threads(results, criterion, &colors, &backends),
+            charts::throughput_threads(results, criterion, sweep, &colors, &backends),
             &mut blocks,
         );
         chart_block(
             "Connect+disconnect cost against live tokens",
-            charts::cost_population(criterion, &colors, &backends),
+            charts::cost_population(criterion, sweep, &colors, &backends),
             &mut blocks,
         );
         chart_block(
@@ -1010,6 +1042,72 @@ mod tests {
         assert!(
             md.contains("| lockfree | **200 k ★ (190 k–210 k)** |"),
             "{md}"
+        );
+    }
+
+    #[test]
+    fn measured_figures_checked_verdicts_the_floor_never_chosen_and_the_sweep_charted() {
+        let mut results = synthetic();
+        for r in &mut results {
+            r.violations = 0;
+            r.capped = false;
+            r.details.mode = Some(crate::schema::RunMode::Measured);
+        }
+        let scenarios = scenarios_of(&results.iter().collect::<Vec<_>>());
+        for &scenario in &scenarios {
+            // The floor, fastest everywhere, and a checked run of each backend.
+            let mut floor = crate::recommend::tests::run(crate::schema::FLOOR, scenario, 1, 9e6);
+            floor.details.mode = Some(crate::schema::RunMode::Measured);
+            results.push(floor);
+            for backend in ["mutex-list", "mutex-map", "lockfree"] {
+                let mut checked = crate::recommend::tests::run(backend, scenario, 1, 777.0);
+                checked.details.mode = Some(crate::schema::RunMode::Checked);
+                checked.violations =
+                    usize::from(backend == "mutex-map" && scenario == Scenario::ServerlessChurn)
+                        * 3;
+                results.push(checked);
+            }
+        }
+        let backends: Vec<String> = ["mutex-list", "mutex-map", "lockfree"]
+            .map(String::from)
+            .to_vec();
+        let sweep = crate::charts::tests::sweep_fixture(&backends);
+        let report = Report::build_with_sweep(
+            &ReportInput {
+                results: &results,
+                results_source: "results.json".into(),
+                criterion: &CriterionData::read(Path::new("/nonexistent/criterion")),
+                commands: vec!["cargo run --release -- compare --quick".into()],
+                generated_unix_s: 0,
+            },
+            Some(&sweep),
+        );
+        let md = report.markdown();
+        assert!(
+            !md.contains("777"),
+            "a clean checked run's figures are not shown: {md}"
+        );
+        assert!(
+            md.contains("⚠ 3 violations"),
+            "a checked run's verdict is: {md}"
+        );
+        assert!(md.contains("floor"), "the floor is shown for scale: {md}");
+        assert!(md.contains("the harness's floor"), "{md}");
+        for r in &report.recommendations {
+            assert!(
+                !format!("{:?}", r.verdict).contains("floor"),
+                "{:?}",
+                r.verdict
+            );
+        }
+        assert_ne!(
+            report.default.as_ref().unwrap().backend,
+            crate::schema::FLOOR
+        );
+        assert!(!md.contains("No data"), "{md}");
+        let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
+        assert!(
+            files.contains(&"cost-population.svg") && files.contains(&"throughput-threads.svg")
         );
     }
 

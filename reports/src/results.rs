@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::schema::RunResult;
+use crate::schema::{RunMode, RunResult, Sweep};
 
 /// Why `results.json` could not be read.
 #[derive(Debug)]
@@ -82,6 +82,59 @@ pub fn read_results(path: &Path) -> Result<Vec<RunResult>, ResultsError> {
         error,
     })?;
     parse_results(&text).map_err(|error| ResultsError::Parse {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// The runs whose figures the tables and charts show. Where a backend has measured runs of a
+/// scenario (at a callback cost), those: the checked runs' own figures are mostly the
+/// recording's. Their verdict stays: a checked run's violations are counted on the cell's
+/// measured run of the same seed (or its first), so that the cell, the backend and the seed
+/// to replay (`bypass run` checks by default) are flagged. Elsewhere (files from before runs
+/// had modes, the bus scenarios) every run.
+pub fn figure_runs(results: &[RunResult]) -> Vec<RunResult> {
+    let mut figures: Vec<RunResult> = results
+        .iter()
+        .filter(|r| !verdict_only(results, r))
+        .cloned()
+        .collect();
+    for checked in results
+        .iter()
+        .filter(|r| r.violations > 0 && verdict_only(results, r))
+    {
+        let cell = |m: &RunResult| m.mode() == RunMode::Measured && same_cell(m, checked);
+        let at = figures
+            .iter()
+            .position(|m| cell(m) && m.seed == checked.seed)
+            .or_else(|| figures.iter().position(cell))
+            .expect("a verdict-only run has measured runs beside it");
+        figures[at].violations += checked.violations;
+    }
+    figures
+}
+
+/// Whether `a` and `b` are runs of one backend on one scenario at one callback cost.
+fn same_cell(a: &RunResult, b: &RunResult) -> bool {
+    a.backend == b.backend && a.scenario == b.scenario && a.callback_cost_ns == b.callback_cost_ns
+}
+
+/// Whether `run` is a checked run of a backend and scenario (at a callback cost) that
+/// `results` also has measured runs of: its verdict counts, its figures do not.
+pub fn verdict_only(results: &[RunResult], run: &RunResult) -> bool {
+    run.mode() == RunMode::Checked
+        && results
+            .iter()
+            .any(|m| m.mode() == RunMode::Measured && same_cell(m, run))
+}
+
+/// Reads the sweep `bypass compare` writes next to `results.json` (`sweep.json`).
+pub fn read_sweep(path: &Path) -> Result<Sweep, ResultsError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ResultsError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    serde_json::from_str(&text).map_err(|error| ResultsError::Parse {
         path: path.to_path_buf(),
         error,
     })

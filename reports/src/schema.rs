@@ -246,6 +246,30 @@ named! {
 }
 
 named! {
+    /// What a run records ([`RunDetails::mode`]).
+    pub enum RunMode ("modes") {
+        /// Every call with its start, end and outcome, and every callback, for the checker:
+        /// the verdict on the contract's guarantees, with chaos, faults and the memory check
+        /// available. The recording is most of the cost of a call, so its throughput is the
+        /// harness's more than the registry's.
+        Checked = "checked",
+        /// Latency histograms and counts only, per thread, with participants made before the
+        /// clock starts: the registry's figures, and no verdict.
+        Measured = "measured",
+    }
+}
+
+named! {
+    /// What the built-in sweep of `bypass compare` varies ([`SweepPoint::axis`]).
+    pub enum SweepAxis ("sweep axes") {
+        /// Unrelated live tokens registered before one thread cycles its own token.
+        Population = "population",
+        /// Threads cycling at once, each on its own token, on an empty registry.
+        Threads = "threads",
+    }
+}
+
+named! {
     /// A criterion benchmark group of `bypass-benches`, as named under `target/criterion`.
     pub enum BenchGroup ("bench groups") {
         /// Connect+disconnect cycles against the number of live tokens.
@@ -383,6 +407,61 @@ pub struct RunDetails {
     /// filling a fresh registry; absent when the run did not measure memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_per_token: Option<f64>,
+    /// What the run recorded; absent in files written before runs had modes, whose runs
+    /// were all checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RunMode>,
+}
+
+impl RunResult {
+    /// What the run recorded: [`RunMode::Checked`] unless it says otherwise.
+    pub fn mode(&self) -> RunMode {
+        self.details.mode.unwrap_or(RunMode::Checked)
+    }
+}
+
+/// The name `bypass compare` gives the harness's floor in results and sweeps: its plans run
+/// on a raw concurrent map with no protocol, to show what the harness costs by itself. Never
+/// a candidate.
+pub const FLOOR: &str = "floor";
+
+/// The built-in sweep `bypass compare` writes next to `results.json` (`sweep.json`): the cost
+/// of a connect+disconnect cycle (register producer, register consumer, unregister both) made
+/// straight on each backend and on the floor, with no harness around the calls, against live
+/// tokens and against threads. The report draws it where criterion's `cycle_population` and
+/// `cycle_threads` groups are absent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Sweep {
+    /// Where it ran.
+    pub machine: Machine,
+    /// Samples per point; each point's figures are their medians.
+    pub samples: u32,
+    /// The time each sample ran for, in seconds.
+    pub sample_s: f64,
+    /// The points, backend by backend.
+    pub points: Vec<SweepPoint>,
+    /// Points left out, and why (`mutex-list at 100000 live tokens: …`).
+    #[serde(default)]
+    pub left_out: Vec<String>,
+}
+
+/// One point of the [`Sweep`]: a backend at one population or thread count.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SweepPoint {
+    /// Backend name, or `floor`.
+    pub backend: String,
+    /// What this point varies.
+    pub axis: SweepAxis,
+    /// The live tokens ([`SweepAxis::Population`]) or threads ([`SweepAxis::Threads`]).
+    pub x: u64,
+    /// Cycles a second, summed over the threads (median sample).
+    pub cycles_per_s: f64,
+    /// Wall time per cycle of one thread, in nanoseconds: threads over cycles a second.
+    pub wall_ns_per_cycle: f64,
+    /// CPU time the cycling threads spent per cycle, in nanoseconds (median sample); absent
+    /// where the system does not give a thread's CPU time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ns_per_cycle: Option<f64>,
 }
 
 /// The faults a run injected, counted as they fired.
@@ -465,10 +544,20 @@ mod tests {
                 panics: 1,
             }),
             bytes_per_token: Some(212.5),
+            mode: Some(RunMode::Measured),
         };
         let text = serde_json::to_string(&result).unwrap();
         assert!(text.contains("\"chaos_seed\":7"), "{text}");
+        assert!(text.contains("\"mode\":\"measured\""), "{text}");
         let again: RunResult = serde_json::from_str(&text).unwrap();
         assert_eq!(again, result);
+        assert_eq!(again.mode(), RunMode::Measured);
+    }
+
+    #[test]
+    fn a_run_without_a_mode_was_checked() {
+        let text = include_str!("../reference/results.json");
+        let results: Vec<RunResult> = serde_json::from_str(text).unwrap();
+        assert!(results.iter().all(|r| r.mode() == RunMode::Checked));
     }
 }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bypass_reports::RunMode;
 use bypass_strategies::Backend;
+use bypass_stress::runner::Subject;
 use bypass_stress::scenario::{self, Scenario};
 use clap::{Args, Parser, Subcommand};
 
@@ -50,11 +52,13 @@ pub(crate) enum Command {
     Replay(ReplayArgs),
     /// Stress one backend with one scenario, check every guarantee, and report the figures.
     ///
-    /// Every operation and callback is recorded; after the run the checker verifies the
-    /// callback protocol, per-token exclusion, exactly one connect per pairing, no call after
-    /// unregister returned, nothing leaked, and linearizability against the sequential model.
-    /// Exit status 1 if any guarantee was broken (the violations, the seed and a replayable
-    /// trace are printed); 2 for bad arguments.
+    /// Checked (the default `--mode`): every operation and callback is recorded; after the
+    /// run the checker verifies the callback protocol, per-token exclusion, exactly one
+    /// connect per pairing, no call after unregister returned, nothing leaked, and
+    /// linearizability against the sequential model. Measured (`--mode measured`): only
+    /// latencies and counts, for figures that are the registry's rather than the recording's;
+    /// nothing is checked. Exit status 1 if any guarantee was broken (the violations, the seed
+    /// and a replayable trace are printed); 2 for bad arguments.
     Run(RunArgs),
     /// Every backend over every scenario at a reduced size, with faults and chaos injected,
     /// then fresh seeds until the time budget is spent; exit status 1 on any violation (each
@@ -103,6 +107,14 @@ fn parse_backend_choice(name: &str) -> Result<BackendChoice, String> {
 }
 
 fn parse_backend(name: &str) -> Result<Backend, String> {
+    name.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_subject(name: &str) -> Result<Subject, String> {
+    name.parse()
+}
+
+fn parse_mode(name: &str) -> Result<RunMode, String> {
     name.parse().map_err(|e| format!("{e}"))
 }
 
@@ -256,9 +268,18 @@ pub(crate) struct ReplayArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The backend (`bypass list --backends`).
-    #[arg(long, value_parser = parse_backend)]
-    pub(crate) backend: Backend,
+    /// The backend (`bypass list --backends`), or `floor`: the plan's inserts and removes on a
+    /// raw concurrent map with no protocol, what the harness costs by itself (measured mode,
+    /// registry scenarios).
+    #[arg(long, value_parser = parse_subject)]
+    pub(crate) backend: Subject,
+    /// What the run records. `checked`: every call and callback, verified by the checker
+    /// after the run (the verdict; its throughput is mostly the recording's). `measured`:
+    /// per-thread latency histograms and counts only, participants made before the clock
+    /// starts, nothing checked (the registry's figures; no --chaos, faults or memory check;
+    /// registry scenarios only).
+    #[arg(long, default_value = "checked", value_parser = parse_mode)]
+    pub(crate) mode: RunMode,
     /// The scenario (`bypass list`).
     #[arg(long, value_parser = parse_scenario)]
     pub(crate) scenario: Scenario,

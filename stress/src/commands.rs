@@ -9,12 +9,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bypass_reports::format;
-use bypass_reports::{Operation, RunResult, ScenarioKind, Spread};
+use bypass_reports::{Operation, RunMode, RunResult, ScenarioKind, Spread};
 use bypass_strategies::Backend;
 use bypass_stress::Violation;
 use bypass_stress::runner::{self, Progress, RunConfig, RunOutput};
 use bypass_stress::scenario::{self, Faults, Scenario};
-use bypass_stress::{bus, measure};
+use bypass_stress::{bus, measure, sweep};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BAD_INPUT, CiArgs, CompareArgs, NO_CAP, RunArgs};
@@ -61,9 +61,10 @@ fn run_with_progress(config: &RunConfig, label: &str) -> Result<RunOutput, runne
 
 fn print_result(r: &RunResult) {
     println!(
-        "{} on {}: {} threads, seed {}, scale {}, fail rate {}, panic rate {}, callback cost {}, chaos {}{}",
+        "{} on {} ({}): {} threads, seed {}, scale {}, fail rate {}, panic rate {}, callback cost {}, chaos {}{}",
         r.scenario,
         r.backend,
+        r.mode(),
         r.threads,
         r.seed,
         r.scale,
@@ -91,12 +92,15 @@ fn print_result(r: &RunResult) {
         );
     }
     println!(
-        "  {} operations in {:.3} s: {:.0} ops/s; peak RSS {:.1} MiB; checked in {:.2} s",
+        "  {} operations in {:.3} s: {:.0} ops/s; peak RSS {:.1} MiB; {}",
         r.ops,
         r.elapsed_s,
         r.ops_per_s,
         r.peak_rss_bytes as f64 / (1 << 20) as f64,
-        r.check_s
+        match r.mode() {
+            RunMode::Checked => format!("checked in {:.2} s", r.check_s),
+            RunMode::Measured => "measured, not checked".to_string(),
+        }
     );
     println!(
         "  {:<17} {:>9} {:>10} {:>10} {:>10} {:>10}",
@@ -271,8 +275,15 @@ fn check_feasible(config: &RunConfig) -> Result<(), String> {
 
 pub(crate) fn run(args: &RunArgs) -> ExitCode {
     let seed = seed_or_random(args.seed);
+    let measured = args.mode == RunMode::Measured;
+    if measured && (args.chaos.is_some() || args.fail_rate > 0.0 || args.panic_rate > 0.0) {
+        return bad_input(
+            "--chaos, --fail-rate and --panic-rate need a checked run (--mode checked): a measured run records nothing to check them by",
+        );
+    }
     let config = RunConfig {
         backend: args.backend,
+        mode: args.mode,
         scenario: args.scenario,
         threads: args.threads,
         seed,
@@ -284,7 +295,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         },
         time_cap: args.time_cap.0,
         chaos: args.chaos.map(seed_or_random),
-        memory: true,
+        memory: !measured,
     };
     if let Some(path) = &args.json {
         if let Err(e) = check_output_file(path) {
@@ -305,7 +316,10 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
             return bad_input(e);
         }
     }
-    if out.violations.is_empty() {
+    if config.mode == RunMode::Measured {
+        println!("  measured: latencies and counts only, nothing checked");
+        ExitCode::SUCCESS
+    } else if out.violations.is_empty() {
         println!("  no violations");
         ExitCode::SUCCESS
     } else {
@@ -430,13 +444,14 @@ pub(crate) fn ci(args: &CiArgs) -> ExitCode {
 fn run_isolated(config: &RunConfig, dir: &Path) -> Result<(RunResult, Option<String>), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the bypass binary: {e}"))?;
     let json = dir.join(format!(
-        ".run-{}-{}-{}.json",
-        config.scenario, config.backend, config.seed
+        ".run-{}-{}-{}-{}.json",
+        config.scenario, config.backend, config.mode, config.seed
     ));
     let mut command = std::process::Command::new(exe);
     command
         .arg("run")
         .args(["--backend", config.backend.name()])
+        .args(["--mode", config.mode.name()])
         .args(["--scenario", config.scenario.name()])
         .args(["--seed", &config.seed.to_string()])
         .args(["--scale", &config.scale.to_string()])
@@ -471,24 +486,11 @@ fn run_isolated(config: &RunConfig, dir: &Path) -> Result<(RunResult, Option<Str
     Ok((result, violated))
 }
 
-/// The runs of `bypass compare`, in the order it makes them: repeat by repeat, scenario by
-/// scenario, backend by backend.
-fn compare_suite(quick: bool, repeat: u32, seed: u64) -> Vec<RunConfig> {
-    (0..repeat)
-        .flat_map(|r| {
-            Scenario::ALL.iter().flat_map(move |&scenario| {
-                Backend::ALL.iter().map(move |&backend| {
-                    suite::compare_config(backend, scenario, seed.wrapping_add(u64::from(r)), quick)
-                })
-            })
-        })
-        .collect()
-}
-
 /// Whether `result` is the run `config` would make: same backend, scenario, seed, scale and
 /// options.
 fn is_run_of(result: &RunResult, config: &RunConfig) -> bool {
     result.backend == config.backend.name()
+        && result.mode() == config.mode
         && result.scenario == config.scenario
         && result.seed == config.seed
         && (result.scale - config.scale).abs() < 1e-9
@@ -531,7 +533,7 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         (None, None) => rand::random(),
     };
     let started = Instant::now();
-    let suite = compare_suite(args.quick, args.repeat, seed);
+    let suite = suite::compare_suite(args.quick, args.repeat, seed);
     let mut slots: Vec<Option<RunResult>> = suite
         .iter()
         .map(|config| {
@@ -541,7 +543,7 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         .collect();
     let kept = slots.iter().flatten().count();
     println!(
-        "bypass compare{}: {} backends x {} scenarios x {} repeats, seed {seed}, each run in its own process",
+        "bypass compare{}: {} backends and the floor x {} scenarios x {} measured repeats, then one checked run per backend and registry scenario (bus scenarios: checked repeats); seed {seed}, each run in its own process",
         if args.quick { " --quick" } else { "" },
         Backend::ALL.len(),
         Scenario::ALL.len(),
@@ -579,7 +581,10 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         if slots[i].is_some() {
             continue;
         }
-        bar.set_message(format!("{} {}", config.scenario, config.backend));
+        bar.set_message(format!(
+            "{} {} {}",
+            config.scenario, config.backend, config.mode
+        ));
         let (result, violations) = match run_isolated(config, &args.out) {
             Ok(out) => out,
             Err(e) => {
@@ -590,9 +595,10 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         bar.inc(1);
         bar.suspend(|| {
             println!(
-                "  {:<17} {:<11} {:>8} ops/s{}{}",
+                "  {:<17} {:<11} {:<8} {:>8} ops/s{}{}",
                 result.scenario,
                 result.backend,
+                result.mode(),
                 format::si(result.ops_per_s),
                 if result.capped { "  (capped)" } else { "" },
                 if violations.is_some() {
@@ -614,13 +620,16 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         }
     }
     bar.finish_and_clear();
+    if let Err(e) = sweep_once(args) {
+        return bad_input(e);
+    }
     let results: Vec<RunResult> = slots.into_iter().flatten().collect();
     // Kept runs count too: a resumed suite fails as the whole suite would.
     let violated = results.iter().filter(|r| r.violations > 0).count();
     if let Err(e) = write_json(&path, &results) {
         return bad_input(e);
     }
-    print_headline(&results);
+    print_headline(&bypass_reports::figure_runs(&results));
     println!(
         "\n{} runs in {:.0} s; results in {}",
         results.len(),
@@ -636,6 +645,31 @@ pub(crate) fn compare(args: &CompareArgs) -> ExitCode {
         eprintln!("{violated} runs broke a guarantee");
         ExitCode::FAILURE
     }
+}
+
+/// The sweep of `bypass compare` ([`sweep`]), written to `DIR/sweep.json`; with `--resume`, one
+/// already there is kept.
+fn sweep_once(args: &CompareArgs) -> Result<(), String> {
+    let path = args.out.join("sweep.json");
+    if args.resume && bypass_reports::read_sweep(&path).is_ok() {
+        println!("sweep: kept {}", path.display());
+        return Ok(());
+    }
+    let config = sweep::SweepConfig::compare(args.quick);
+    println!(
+        "sweep: connect+disconnect cycles straight on each backend and the floor, at {:?} live tokens and {:?} threads, {} samples of {} ms a point",
+        sweep::POPULATIONS,
+        sweep::THREADS,
+        config.samples,
+        config.sample.as_millis()
+    );
+    let started = Instant::now();
+    let sweep = sweep::sweep(Backend::ALL, &config);
+    for left_out in &sweep.left_out {
+        println!("  left out: {left_out}");
+    }
+    println!("  {:.0} s", started.elapsed().as_secs_f64());
+    write_json(&path, &sweep)
 }
 
 /// One headline table: `scenarios` that ran down, backends across, each cell `cell` of the

@@ -65,6 +65,16 @@ impl Latencies {
         Latencies(std::array::from_fn(|_| None))
     }
 
+    /// With the histograms of `kinds` made now, so that recording one later allocates
+    /// nothing.
+    pub(crate) fn with(kinds: &[Operation]) -> Latencies {
+        let mut latencies = Latencies::new();
+        for &kind in kinds {
+            latencies.histogram(kind);
+        }
+        latencies
+    }
+
     fn histogram(&mut self, kind: Operation) -> &mut Histogram<u64> {
         // 1 ns to 100 s at 2 significant digits (1% resolution): ~25 KiB a histogram, so
         // that 1,024 threads with one each per kind stay under 100 MiB. 3 digits would take

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bypass_reports::{CriterionData, Report, ReportInput, RunResult, read_results};
+use bypass_reports::{
+    CriterionData, Report, ReportInput, RunResult, read_results, read_sweep, verdict_only,
+};
 use bypass_stress::scenario::Scenario;
 
 use crate::cli::{CompareArgs, ReportArgs};
@@ -47,7 +49,8 @@ fn compare_command(results: &[RunResult], out: &Path) -> Option<String> {
         return None;
     }
     let mut seeds: BTreeMap<(&str, Scenario), Vec<u64>> = BTreeMap::new();
-    for r in results {
+    // The repeats: a cell's checked run beside its measured ones gives only its verdict.
+    for r in results.iter().filter(|r| !verdict_only(results, r)) {
         seeds
             .entry((r.backend.as_str(), r.scenario))
             .or_default()
@@ -156,13 +159,24 @@ fn render(
             shell(out)
         ));
     }
-    let report = Report::build(&ReportInput {
+    // The sweep `compare` writes next to its results, if there is one.
+    let sweep_path = results_dir.join("sweep.json");
+    let sweep = match read_sweep(&sweep_path) {
+        Ok(sweep) => Some(sweep),
+        Err(_) if !sweep_path.exists() => None,
+        Err(e) => {
+            eprintln!("warning: {e}; the report goes without it");
+            None
+        }
+    };
+    let input = ReportInput {
         results: &results,
         results_source: format!("`{}`", results_path.display()),
         criterion: &criterion,
         commands,
         generated_unix_s: now_unix_s(),
-    });
+    };
+    let report = Report::build_with_sweep(&input, sweep.as_ref());
     let written = report.write(out).map_err(|e| e.to_string())?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");

@@ -1,18 +1,20 @@
-//! Runs a scenario's plan on a backend, one OS thread per actor, recording every operation
-//! (with its start and end on a common clock, and its outcome), every callback, and the
-//! latency of each operation.
+//! Runs a scenario's plan on a backend, one OS thread per actor. A checked run records every
+//! operation (with its start and end on a common clock, and its outcome), every callback, and
+//! the latency of each operation, for the checker; a measured run records only each thread's
+//! latency histograms, so that its figures are the registry's rather than the recording's
+//! ([`RunMode`]).
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bypass_registry::memory::{self, Footprint};
 use bypass_registry::op::{Behaviour, Outcome};
-use bypass_registry::{Registry, Side, Token};
-use bypass_reports::schema::{Injected, Operation, RunDetails, RunResult, ViolationKind};
+use bypass_registry::{CallbackError, Consumer, Producer, Registry, Side, Token};
+use bypass_reports::schema::{Injected, Operation, RunDetails, RunMode, RunResult, ViolationKind};
 use bypass_strategies::{Backend, Visitor};
 
 use crate::history::{History, Observed, OpKind, OpRecord, PopRecord, QuietState, TokenLog};
@@ -22,11 +24,59 @@ use crate::scenario::{self, Action, Faults, Plan, Read, Scenario};
 use crate::violation::Violation;
 use crate::{alloc, chaos, checker};
 
+/// What a run drives: a backend, or the harness's floor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A backend of `bypass-strategies`.
+    Backend(Backend),
+    /// The plan's inserts and removes on a raw concurrent map with no protocol and no
+    /// callbacks ([`Floor`](crate::floor::Floor)): what the harness costs by itself. Registry
+    /// scenarios in measured mode only.
+    Floor,
+}
+
+impl Subject {
+    /// The name, as the command line and the results spell it (`floor` for the floor).
+    pub fn name(self) -> &'static str {
+        match self {
+            Subject::Backend(b) => b.name(),
+            Subject::Floor => crate::floor::NAME,
+        }
+    }
+}
+
+impl From<Backend> for Subject {
+    fn from(backend: Backend) -> Subject {
+        Subject::Backend(backend)
+    }
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl std::str::FromStr for Subject {
+    type Err = String;
+    /// A backend's name, or `floor`.
+    fn from_str(name: &str) -> Result<Subject, String> {
+        if name == crate::floor::NAME {
+            return Ok(Subject::Floor);
+        }
+        name.parse()
+            .map(Subject::Backend)
+            .map_err(|e| format!("{e}, or {}", crate::floor::NAME))
+    }
+}
+
 /// What to run and how.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
-    /// The backend.
-    pub backend: Backend,
+    /// The backend, or the floor.
+    pub backend: Subject,
+    /// What the run records: everything for the checker, or latencies only.
+    pub mode: RunMode,
     /// The scenario.
     pub scenario: Scenario,
     /// OS threads; `None` is one per actor (VM, vCPU, device) of the scenario.
@@ -37,17 +87,17 @@ pub struct RunConfig {
     pub scale: f64,
     /// How long each callback busy-waits.
     pub callback_cost: Duration,
-    /// Injected faults.
+    /// Injected faults. Checked runs only.
     pub faults: Faults,
     /// Stop starting new operations after this long (the rest of the plan is skipped and the
     /// run is reported as capped).
     pub time_cap: Option<Duration>,
     /// The seed of the random yields and spins injected inside callbacks and between each
-    /// thread's calls, to widen race windows; `None` injects none.
+    /// thread's calls, to widen race windows; `None` injects none. Checked runs only.
     pub chaos: Option<u64>,
     /// After the run, measure whether a fresh registry gives its memory back
     /// ([`bypass_registry::memory`]); needs the counting allocator ([`crate::alloc`]) installed,
-    /// and is skipped without it.
+    /// and is skipped without it. Checked runs only.
     pub memory: bool,
 }
 
@@ -86,6 +136,8 @@ pub enum RunError {
         /// The system's error.
         error: std::io::Error,
     },
+    /// The configuration asks for what no run makes (why, in words).
+    Unsupported(&'static str),
 }
 
 impl std::fmt::Display for RunError {
@@ -99,15 +151,20 @@ impl std::fmt::Display for RunError {
                 f,
                 "this machine could start only {started} of the {threads} threads asked for ({error}); ask for fewer with --threads"
             ),
+            RunError::Unsupported(why) => f.write_str(why),
         }
     }
 }
 
 impl std::error::Error for RunError {}
 
-/// Runs `config`'s registry scenario on its backend, checks the history, and returns the
-/// figures and violations ([`crate::run`] takes either kind of scenario).
-pub fn run(config: &RunConfig, progress: &Progress) -> Result<RunOutput, RunError> {
+/// Runs `config`'s registry scenario on `backend`, checks the history if the run is checked,
+/// and returns the figures and violations ([`crate::run`] takes any scenario and the floor).
+pub fn run(
+    backend: Backend,
+    config: &RunConfig,
+    progress: &Progress,
+) -> Result<RunOutput, RunError> {
     struct V<'a>(&'a RunConfig, &'a Progress);
     impl Visitor for V<'_> {
         type Output = Result<RunOutput, RunError>;
@@ -115,13 +172,74 @@ pub fn run(config: &RunConfig, progress: &Progress) -> Result<RunOutput, RunErro
             run_on(R::default, self.0, self.1)
         }
     }
-    config.backend.visit(V(config, progress))
+    backend.visit(V(config, progress))
 }
 
-/// Runs `config`'s scenario on a registry made by `make` (whatever `config.backend` says),
-/// checks the history, measures the memory of fresh ones if `config.memory` says so, and
-/// returns the figures and violations.
+/// Runs `config`'s scenario on a registry made by `make` (whatever `config.backend` says).
+/// Checked, it checks the history, measures the memory of fresh ones if `config.memory` says
+/// so, and returns the figures and violations; measured, it returns the figures alone.
 pub fn run_on<R: Registry>(
+    make: impl Fn() -> R,
+    config: &RunConfig,
+    progress: &Progress,
+) -> Result<RunOutput, RunError> {
+    match config.mode {
+        RunMode::Checked => run_checked(make, config, progress),
+        RunMode::Measured => run_measured(make(), config, progress),
+    }
+}
+
+/// A measured run of `config` on `registry`: latencies and counts, no history, no faults,
+/// chaos or memory check.
+fn run_measured<R: Registry>(
+    registry: R,
+    config: &RunConfig,
+    progress: &Progress,
+) -> Result<RunOutput, RunError> {
+    let plan = scenario::plan(
+        config.scenario,
+        config.scale,
+        config.seed,
+        Faults::default(),
+    );
+    progress.total.store(plan.ops(), Ordering::Relaxed);
+    measure::reset_peak_rss();
+    let cost = config.callback_cost;
+    // Each thread's participants, made before the clock starts and registered under every
+    // token it registers.
+    let driven = drive(&plan, config, progress, |_| Timer {
+        registry: &registry,
+        producer: Arc::new(Quiet(cost)),
+        consumer: Arc::new(Quiet(cost)),
+    })?;
+    let mut latencies = Latencies::new();
+    let mut skipped = 0;
+    for (_, thread_latencies, thread_skipped) in &driven.workers {
+        latencies.merge(thread_latencies);
+        skipped += thread_skipped;
+    }
+    let figures = Figures {
+        backend: registry.name(),
+        threads: driven.threads,
+        ops: latencies.count(),
+        elapsed: driven.elapsed,
+        skipped,
+        check: Duration::ZERO,
+    };
+    let measured = RunConfig {
+        faults: Faults::default(),
+        chaos: None,
+        ..config.clone()
+    };
+    Ok(RunOutput {
+        result: figures.result(&measured, &latencies, 0, RunDetails::default()),
+        violations: Vec::new(),
+        tokens: 0,
+    })
+}
+
+/// A checked run of `config` on a registry made by `make`.
+fn run_checked<R: Registry>(
     make: impl Fn() -> R,
     config: &RunConfig,
     progress: &Progress,
@@ -153,6 +271,7 @@ pub fn run_on<R: Registry>(
         chaos_seed: config.chaos,
         injected: Some(run.injected),
         bytes_per_token: footprint.map(|f| f.per_token),
+        mode: None,
     };
     Ok(RunOutput {
         result: figures.result(config, &run.latencies, violations.len(), details),
@@ -219,7 +338,10 @@ impl Figures<'_> {
             fail_rate: config.faults.fail_rate,
             panic_rate: config.faults.panic_rate,
             check_s: self.check.as_secs_f64(),
-            details,
+            details: RunDetails {
+                mode: Some(config.mode),
+                ..details
+            },
         }
     }
 }
@@ -232,16 +354,6 @@ struct Executed {
     ops: u64,
     skipped: u64,
     threads: usize,
-}
-
-/// What one worker thread brings back.
-struct Worker {
-    ops: Vec<OpRecord>,
-    pops: Vec<PopRecord>,
-    latencies: Latencies,
-    participants: Vec<Arc<Participant>>,
-    violations: Vec<Violation>,
-    skipped: u64,
 }
 
 /// The state one thread needs to make recorded calls.
@@ -505,14 +617,153 @@ pub(crate) fn open_gate(gate: &(Mutex<Gate>, Condvar), to: Gate) {
     gate.1.notify_all();
 }
 
-fn execute<R: Registry>(
-    registry: &R,
+/// What a thread of a run does with each action of its plan.
+trait Driver {
+    /// Makes `action`; returns its latency kind and nanoseconds.
+    fn call(&mut self, action: Action) -> (Operation, u64);
+}
+
+impl<R: Registry> Driver for Caller<'_, R> {
+    fn call(&mut self, action: Action) -> (Operation, u64) {
+        Caller::call(self, action)
+    }
+}
+
+/// A participant of a measured run: its callbacks busy-wait the run's callback cost and
+/// record nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Quiet(pub(crate) Duration);
+
+impl Quiet {
+    fn spend(&self) {
+        if !self.0.is_zero() {
+            let start = Instant::now();
+            while start.elapsed() < self.0 {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+impl Producer for Quiet {
+    fn add_consumer(&self, _: &dyn Consumer) -> Result<(), CallbackError> {
+        self.spend();
+        Ok(())
+    }
+    fn del_consumer(&self, _: &dyn Consumer) {
+        self.spend();
+    }
+    fn stop(&self) {
+        self.spend();
+    }
+    fn start(&self) {
+        self.spend();
+    }
+}
+
+impl Consumer for Quiet {
+    fn add_producer(&self, _: &dyn Producer) -> Result<(), CallbackError> {
+        self.spend();
+        Ok(())
+    }
+    fn del_producer(&self, _: &dyn Producer) {
+        self.spend();
+    }
+    fn stop(&self) {
+        self.spend();
+    }
+    fn start(&self) {
+        self.spend();
+    }
+}
+
+/// One thread of a measured run: its calls timed, nothing else recorded; refusals and
+/// lookups' answers dropped.
+struct Timer<'a, R> {
+    registry: &'a R,
+    producer: Arc<dyn Producer>,
+    consumer: Arc<dyn Consumer>,
+}
+
+impl<R: Registry> Driver for Timer<'_, R> {
+    fn call(&mut self, action: Action) -> (Operation, u64) {
+        let registry = self.registry;
+        let start = Instant::now();
+        let kind = match action {
+            Action::Register {
+                side: Side::Producer,
+                token: t,
+                ..
+            } => {
+                let _ = registry.register_producer(token(t), self.producer.clone());
+                Operation::Register
+            }
+            Action::Register {
+                side: Side::Consumer,
+                token: t,
+                ..
+            } => {
+                let _ = registry.register_consumer(token(t), self.consumer.clone());
+                Operation::Register
+            }
+            Action::Unregister { side, token: t } => {
+                match side {
+                    Side::Producer => drop(registry.unregister_producer(token(t))),
+                    Side::Consumer => drop(registry.unregister_consumer(token(t))),
+                }
+                Operation::Unregister
+            }
+            Action::Lookup { token: t } => {
+                std::hint::black_box(registry.is_paired(token(t)));
+                drop(std::hint::black_box(registry.producer(token(t))));
+                Operation::Lookup
+            }
+            Action::Read { token: t, read } => {
+                match read {
+                    Read::IsPaired => drop(std::hint::black_box(registry.is_paired(token(t)))),
+                    Read::Who(Side::Producer) => {
+                        drop(std::hint::black_box(registry.producer(token(t))))
+                    }
+                    Read::Who(Side::Consumer) => {
+                        drop(std::hint::black_box(registry.consumer(token(t))))
+                    }
+                }
+                Operation::Lookup
+            }
+            Action::Population => {
+                std::hint::black_box(registry.population());
+                Operation::Lookup
+            }
+        };
+        (kind, start.elapsed().as_nanos() as u64)
+    }
+}
+
+/// The kind of operation `action` is, as its latency is recorded.
+fn operation(action: Action) -> Operation {
+    match action {
+        Action::Register { .. } => Operation::Register,
+        Action::Unregister { .. } => Operation::Unregister,
+        Action::Lookup { .. } | Action::Read { .. } | Action::Population => Operation::Lookup,
+    }
+}
+
+/// What [`drive`] brings back: per thread its driver, latencies and skipped operations.
+struct Driven<D> {
+    workers: Vec<(D, Latencies, u64)>,
+    elapsed: Duration,
+    threads: usize,
+}
+
+/// Runs `plan` on OS threads, one per actor unless `config.threads` says otherwise, each
+/// calling through the driver `make` gives it (made before the clock starts), phase by phase
+/// behind a barrier; times the plan from the start barrier to the last thread's end.
+fn drive<D: Driver + Send>(
     plan: &Plan,
     config: &RunConfig,
     progress: &Progress,
-) -> Result<Executed, RunError> {
-    let logs: Vec<Arc<TokenLog>> = (0..=plan.tokens).map(|_| Arc::default()).collect();
-    let touched: Vec<AtomicBool> = (0..=plan.tokens).map(|_| AtomicBool::new(false)).collect();
+    make: impl Fn(usize) -> D + Sync,
+) -> Result<Driven<D>, RunError> {
     let phases = plan.actors.first().map_or(0, Vec::len);
     assert!(
         plan.actors.iter().all(|a| a.len() == phases),
@@ -525,21 +776,13 @@ fn execute<R: Registry>(
     let barrier = Barrier::new(threads + 1);
     let gate = (Mutex::new(Gate::Wait), Condvar::new());
     let mut spawn_error = None;
-    let finished = AtomicUsize::new(0);
-    let clock = Instant::now();
     let deadline = config.time_cap.map(|cap| (cap, AtomicBool::new(false)));
-    let mut workers: Vec<Worker> = Vec::with_capacity(threads);
+    let mut workers = Vec::with_capacity(threads);
     let mut elapsed = Duration::ZERO;
-    let setting = Setting {
-        cost: config.callback_cost,
-        injections: Arc::new(Injections::default()),
-    };
     thread::scope(|s| {
         let mut handles = Vec::with_capacity(threads);
         for i in 0..threads {
-            let (logs, touched, barrier, finished, deadline, gate, setting) = (
-                &logs, &touched, &barrier, &finished, &deadline, &gate, &setting,
-            );
+            let (barrier, deadline, gate, make) = (&barrier, &deadline, &gate, &make);
             let mine: Vec<&Vec<Vec<Action>>> =
                 plan.actors.iter().skip(i).step_by(threads).collect();
             let handle = thread::Builder::new()
@@ -551,19 +794,16 @@ fn execute<R: Registry>(
                         return None;
                     }
                     chaos::seed_thread(config.chaos, i as u64);
-                    let mut caller = Caller {
-                        registry,
-                        logs,
-                        touched,
-                        clock,
-                        setting,
-                        next_id: (i as u64 + 1) << 40,
-                        ops: Vec::new(),
-                        pops: Vec::new(),
-                        participants: Vec::new(),
-                        violations: Vec::new(),
-                    };
-                    let mut latencies = Latencies::new();
+                    let mut driver = make(i);
+                    // The histograms of the kinds this thread makes, made before the clock
+                    // starts.
+                    let mut kinds: Vec<Operation> = Vec::new();
+                    for &action in mine.iter().flat_map(|actor| actor.iter().flatten()) {
+                        if !kinds.contains(&operation(action)) {
+                            kinds.push(operation(action));
+                        }
+                    }
+                    let mut latencies = Latencies::with(&kinds);
                     let mut skipped = 0;
                     let mut pending = 0;
                     barrier.wait();
@@ -579,7 +819,7 @@ fn execute<R: Registry>(
                                     }
                                 }
                                 chaos::pause();
-                                let (kind, ns) = caller.call(action);
+                                let (kind, ns) = driver.call(action);
                                 latencies.record(kind, ns);
                                 pending += 1;
                                 if pending == 256 {
@@ -591,15 +831,7 @@ fn execute<R: Registry>(
                         barrier.wait();
                     }
                     progress.done.fetch_add(pending, Ordering::Relaxed);
-                    finished.fetch_add(1, Ordering::Release);
-                    Some(Worker {
-                        ops: caller.ops,
-                        pops: caller.pops,
-                        latencies,
-                        participants: caller.participants,
-                        violations: caller.violations,
-                        skipped,
-                    })
+                    Some((driver, latencies, skipped))
                 });
             match handle {
                 Ok(handle) => handles.push(handle),
@@ -628,21 +860,53 @@ fn execute<R: Registry>(
             }
         }
     });
-    if let Some(error) = spawn_error {
-        return Err(error);
+    match spawn_error {
+        Some(error) => Err(error),
+        None => Ok(Driven {
+            workers,
+            elapsed,
+            threads,
+        }),
     }
+}
 
+fn execute<R: Registry>(
+    registry: &R,
+    plan: &Plan,
+    config: &RunConfig,
+    progress: &Progress,
+) -> Result<Executed, RunError> {
+    let logs: Vec<Arc<TokenLog>> = (0..=plan.tokens).map(|_| Arc::default()).collect();
+    let touched: Vec<AtomicBool> = (0..=plan.tokens).map(|_| AtomicBool::new(false)).collect();
+    let clock = Instant::now();
+    let setting = Setting {
+        cost: config.callback_cost,
+        injections: Arc::new(Injections::default()),
+    };
+    let driven = drive(plan, config, progress, |i| Caller {
+        registry,
+        logs: &logs,
+        touched: &touched,
+        clock,
+        setting: &setting,
+        next_id: (i as u64 + 1) << 40,
+        ops: Vec::new(),
+        pops: Vec::new(),
+        participants: Vec::new(),
+        violations: Vec::new(),
+    })?;
+    let (threads, elapsed) = (driven.threads, driven.elapsed);
     let mut latencies = Latencies::new();
     let mut history = History::default();
     let mut participants = Vec::new();
     let mut skipped = 0;
-    for w in workers {
-        latencies.merge(&w.latencies);
-        history.ops.extend(w.ops);
-        history.pops.extend(w.pops);
-        history.violations.extend(w.violations);
-        participants.extend(w.participants);
-        skipped += w.skipped;
+    for (caller, thread_latencies, thread_skipped) in driven.workers {
+        latencies.merge(&thread_latencies);
+        history.ops.extend(caller.ops);
+        history.pops.extend(caller.pops);
+        history.violations.extend(caller.violations);
+        participants.extend(caller.participants);
+        skipped += thread_skipped;
     }
     let ops = latencies.count();
 
@@ -700,5 +964,66 @@ fn quiet_reads<R: Registry>(caller: &mut Caller<'_, R>, t: u64) -> QuietState {
         paired,
         producer: has(Side::Producer),
         consumer: has(Side::Consumer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(backend: Subject) -> RunConfig {
+        RunConfig {
+            backend,
+            mode: RunMode::Measured,
+            scenario: Scenario::BootStorm,
+            threads: Some(4),
+            seed: 3,
+            scale: 0.02,
+            callback_cost: Duration::ZERO,
+            faults: Faults::default(),
+            time_cap: None,
+            chaos: None,
+            memory: false,
+        }
+    }
+
+    #[test]
+    fn a_measured_run_gives_figures_and_no_history() {
+        let config = measured(Backend::Sharded.into());
+        let plan = scenario::plan(config.scenario, config.scale, config.seed, config.faults);
+        let out = crate::run(&config, &Progress::default()).unwrap();
+        let r = &out.result;
+        assert_eq!(r.mode(), RunMode::Measured);
+        assert_eq!(r.ops, plan.ops(), "every operation of the plan is counted");
+        assert!(r.ops_per_s > 0.0 && r.elapsed_s > 0.0);
+        assert!(r.latency_ns[&Operation::Register].count > 0);
+        assert_eq!(out.tokens, 0, "no history: no token's was checked");
+        assert_eq!(r.check_s, 0.0);
+        assert!(out.violations.is_empty() && r.violations == 0);
+        assert_eq!(r.details.bytes_per_token, None, "no memory check");
+
+        let floor = crate::run(&measured(Subject::Floor), &Progress::default()).unwrap();
+        assert_eq!(floor.result.backend, "floor");
+        assert_eq!(floor.result.ops, r.ops);
+    }
+
+    #[test]
+    fn the_floor_is_measured_on_registry_scenarios_only() {
+        let checked = RunConfig {
+            mode: RunMode::Checked,
+            ..measured(Subject::Floor)
+        };
+        assert!(matches!(
+            crate::run(&checked, &Progress::default()),
+            Err(RunError::Unsupported(_))
+        ));
+        let bus = RunConfig {
+            scenario: Scenario::VirtioBoot,
+            ..measured(Backend::MutexMap.into())
+        };
+        assert!(matches!(
+            crate::run(&bus, &Progress::default()),
+            Err(RunError::Unsupported(_))
+        ));
     }
 }

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use bypass_reports::{RunMode, ScenarioKind};
 use bypass_strategies::Backend;
-use bypass_stress::runner::RunConfig;
+use bypass_stress::runner::{RunConfig, Subject};
 use bypass_stress::scenario::{Faults, Scenario};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -48,9 +49,9 @@ pub(crate) const CI_FAULTS: Faults = Faults {
     panic_rate: 0.02,
 };
 
-/// A run of a suite: one thread per actor, no callback cost.
+/// A checked run of a suite: one thread per actor, no callback cost.
 fn config(
-    (backend, scenario): (Backend, Scenario),
+    (backend, scenario): (Subject, Scenario),
     seed: u64,
     scale: f64,
     faults: Faults,
@@ -58,6 +59,7 @@ fn config(
 ) -> RunConfig {
     RunConfig {
         backend,
+        mode: RunMode::Checked,
         scenario,
         threads: None,
         seed,
@@ -82,7 +84,7 @@ pub(crate) fn ci_config(
     RunConfig {
         chaos: Some(chaos),
         ..config(
-            (backend, scenario),
+            (backend.into(), scenario),
             seed,
             ci_scale(scenario),
             CI_FAULTS,
@@ -102,6 +104,9 @@ pub(crate) fn run_command(config: &RunConfig) -> String {
         config.faults.fail_rate,
         config.faults.panic_rate
     );
+    if config.mode != RunMode::Checked {
+        line.push_str(&format!(" --mode {}", config.mode));
+    }
     if let Some(chaos) = config.chaos {
         line.push_str(&format!(" --chaos {chaos}"));
     }
@@ -246,18 +251,91 @@ pub(crate) fn compare_scale(scenario: Scenario, quick: bool) -> f64 {
 
 /// A backend that is O(n) per operation by design gets at most this long per run; it is
 /// reported as capped, never dropped.
-fn compare_cap(backend: Backend, quick: bool) -> Option<Duration> {
-    (backend == Backend::MutexList).then(|| Duration::from_secs(if quick { 5 } else { 10 }))
+fn compare_cap(backend: Subject, quick: bool) -> Option<Duration> {
+    (backend == Subject::Backend(Backend::MutexList))
+        .then(|| Duration::from_secs(if quick { 5 } else { 10 }))
 }
 
-/// A run of `bypass compare`: no faults.
+/// A run of `bypass compare`: no faults; a measured one records latencies only and checks no
+/// memory.
 pub(crate) fn compare_config(
-    backend: Backend,
-    scenario: Scenario,
+    (backend, scenario): (Subject, Scenario),
     seed: u64,
     quick: bool,
+    mode: RunMode,
 ) -> RunConfig {
     let scale = compare_scale(scenario, quick);
     let cap = compare_cap(backend, quick);
-    config((backend, scenario), seed, scale, Faults::default(), cap)
+    RunConfig {
+        mode,
+        memory: mode == RunMode::Checked,
+        ..config((backend, scenario), seed, scale, Faults::default(), cap)
+    }
+}
+
+/// The runs of `bypass compare`, in the order it makes them: repeat by repeat, scenario by
+/// scenario, every backend then the floor, each measured (the figures); then one checked run
+/// of each backend on each registry scenario, with the first repeat's seed (the verdicts).
+/// The bus scenarios have no measured mode: each of their repeats is checked, and gives both.
+pub(crate) fn compare_suite(quick: bool, repeat: u32, seed: u64) -> Vec<RunConfig> {
+    let backends = || Backend::ALL.iter().map(|&b| Subject::Backend(b));
+    let mut suite = Vec::new();
+    for r in 0..repeat {
+        let seed = seed.wrapping_add(u64::from(r));
+        for &scenario in Scenario::ALL {
+            let (subjects, mode): (Vec<Subject>, _) = match scenario.kind() {
+                ScenarioKind::Registry => (
+                    backends().chain([Subject::Floor]).collect(),
+                    RunMode::Measured,
+                ),
+                ScenarioKind::Bus => (backends().collect(), RunMode::Checked),
+            };
+            for subject in subjects {
+                suite.push(compare_config((subject, scenario), seed, quick, mode));
+            }
+        }
+    }
+    for scenario in Scenario::of_kind(ScenarioKind::Registry) {
+        for subject in backends() {
+            suite.push(compare_config(
+                (subject, scenario),
+                seed,
+                quick,
+                RunMode::Checked,
+            ));
+        }
+    }
+    suite
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compare_measures_every_registry_cell_and_the_floor_and_checks_each_once() {
+        let suite = compare_suite(true, 3, 10);
+        let count = |subject: Subject, scenario: Scenario, mode: RunMode| {
+            suite
+                .iter()
+                .filter(|c| c.backend == subject && c.scenario == scenario && c.mode == mode)
+                .count()
+        };
+        for &scenario in Scenario::ALL {
+            let registry = scenario.kind() == ScenarioKind::Registry;
+            for &backend in Backend::ALL {
+                let (measured, checked) = if registry { (3, 1) } else { (0, 3) };
+                assert_eq!(count(backend.into(), scenario, RunMode::Measured), measured);
+                assert_eq!(count(backend.into(), scenario, RunMode::Checked), checked);
+            }
+            let floor = if registry { 3 } else { 0 };
+            assert_eq!(count(Subject::Floor, scenario, RunMode::Measured), floor);
+            assert_eq!(count(Subject::Floor, scenario, RunMode::Checked), 0);
+        }
+        for config in &suite {
+            let checked = config.mode == RunMode::Checked;
+            assert_eq!(config.memory, checked, "memory checks in checked runs only");
+            assert!(config.chaos.is_none() && config.faults == Faults::default());
+        }
+    }
 }

@@ -14,7 +14,8 @@ use bypass_stress::scenario::{Faults, Scenario};
 
 fn config(scenario: Scenario, seed: u64) -> RunConfig {
     RunConfig {
-        backend: Backend::MutexMap, // unused by run_on, which is given the bus
+        backend: Backend::MutexMap.into(), // unused by run_on, which is given the bus
+        mode: bypass_reports::RunMode::Checked,
         scenario,
         threads: None,
         seed,
@@ -111,7 +112,8 @@ fn the_real_backends_pass_the_same_runs() {
     for backend in Backend::ALL {
         for scenario in [Scenario::VirtioBoot, Scenario::DriverReload] {
             let config = RunConfig {
-                backend: *backend,
+                backend: (*backend).into(),
+                mode: bypass_reports::RunMode::Checked,
                 ..config(scenario, 1)
             };
             let out = run(&config, &Progress::default()).unwrap();

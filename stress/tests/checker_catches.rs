@@ -15,7 +15,8 @@ use bypass_stress::scenario::{Faults, Scenario};
 /// Scenarios where both sides of a token meet and leave from different threads.
 fn config(scenario: Scenario, callback_cost: Duration) -> RunConfig {
     RunConfig {
-        backend: Backend::MutexMap, // unused by run_on, which is given the backend
+        backend: Backend::MutexMap.into(), // unused by run_on, which is given the backend
+        mode: bypass_reports::RunMode::Checked,
         scenario,
         threads: Some(8),
         seed: 42,
@@ -103,7 +104,7 @@ fn every_real_backend_passes_every_scenario_with_faults() {
     for &backend in Backend::ALL {
         for &scenario in Scenario::ALL {
             let config = RunConfig {
-                backend,
+                backend: backend.into(),
                 scale: 0.01,
                 faults: Faults {
                     fail_rate: 0.05,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use bypass_reports::{RunResult, Scenario};
+use bypass_reports::{RunMode, RunResult, Scenario, ScenarioKind, Sweep};
 
 mod common;
 use common::{bypass, run, text};
@@ -51,15 +51,46 @@ fn resume_runs_only_the_missing_runs_and_prints_a_narrow_headline() {
         .map(str::to_owned)
         .collect();
     let scenarios: Vec<Scenario> = Scenario::ALL.to_vec();
+    // The suite of `--repeat 1`: on each registry scenario every backend and the floor
+    // measured, then every backend checked; on each bus scenario every backend checked.
+    let measured = |backend: &str, scenario| {
+        let mut r = quick_run(backend, scenario, 5);
+        r.details.mode = Some(RunMode::Measured);
+        r
+    };
     let mut results = Vec::new();
     for &scenario in &scenarios {
-        for backend in &backends {
+        let registry = scenario.kind() == ScenarioKind::Registry;
+        for backend in backends
+            .iter()
+            .map(String::as_str)
+            .chain(registry.then_some("floor"))
+        {
             // The one run the interruption lost.
             if !(scenario == Scenario::VectorToggle && backend == "mutex-map") {
-                results.push(quick_run(backend, scenario, 5));
+                results.push(match registry {
+                    true => measured(backend, scenario),
+                    false => quick_run(backend, scenario, 5),
+                });
             }
         }
     }
+    for scenario in Scenario::of_kind(ScenarioKind::Registry) {
+        for backend in &backends {
+            results.push(quick_run(backend, scenario, 5));
+        }
+    }
+    let total = results.len() + 1;
+    // A sweep already there is kept.
+    let sweep = Sweep {
+        samples: 1,
+        ..Sweep::default()
+    };
+    std::fs::write(
+        dir.join("sweep.json"),
+        serde_json::to_string(&sweep).unwrap(),
+    )
+    .unwrap();
     // A run of other settings is dropped, not kept.
     let mut other = quick_run("mutex-map", Scenario::BootStorm, 5);
     other.scale = 1.0;
@@ -83,7 +114,7 @@ fn resume_runs_only_the_missing_runs_and_prints_a_narrow_headline() {
         "{stdout}\n{}",
         text(&out.stderr)
     );
-    let total = backends.len() * scenarios.len();
+    assert!(stdout.contains("sweep: kept"), "{stdout}");
     assert!(
         stdout.contains("seed 5"),
         "the seed of the results: {stdout}"
@@ -105,7 +136,11 @@ fn resume_runs_only_the_missing_runs_and_prints_a_narrow_headline() {
     assert_eq!(written.len(), total);
     let new = written
         .iter()
-        .find(|r| r.scenario == Scenario::VectorToggle && r.backend == "mutex-map")
+        .find(|r| {
+            r.scenario == Scenario::VectorToggle
+                && r.backend == "mutex-map"
+                && r.mode() == RunMode::Measured
+        })
         .unwrap();
     assert!(new.ops > 0 && new.seed == 5 && new.scale == 0.25);
 

@@ -75,7 +75,8 @@ fn a_leaked_snapshot_is_caught() {
 fn a_stress_run_reports_a_leak_with_its_size() {
     let _turn = turn();
     let config = RunConfig {
-        backend: Backend::MutexMap, // unused by run_on
+        backend: Backend::MutexMap.into(), // unused by run_on
+        mode: bypass_reports::RunMode::Checked,
         scenario: Scenario::HotTokens,
         threads: None,
         seed: 3,

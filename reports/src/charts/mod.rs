@@ -52,7 +52,7 @@ pub(crate) mod tests {
     use crate::criterion::CriterionData;
     use crate::criterion::tests::{temp_dir, write_benchmark};
     use crate::recommend::tests::repeats;
-    use crate::schema::{RunResult, Scenario};
+    use crate::schema::{FLOOR, RunResult, Scenario, Sweep, SweepAxis, SweepPoint};
 
     /// Criterion data for backends `mutex-map` and `rcu` in every group the charts read, and
     /// the dashmap floor, in a temporary directory named after `name` (removed by the caller).
@@ -80,6 +80,42 @@ pub(crate) mod tests {
         let backends = vec!["mutex-map".to_string(), "rcu".to_string()];
         let colors = Colors::new(&backends);
         (root, criterion, backends, colors)
+    }
+
+    /// A sweep of `backends` and the floor, each a point at every population and thread
+    /// count, the floor cheapest.
+    pub(crate) fn sweep_fixture(backends: &[String]) -> Sweep {
+        let mut points = Vec::new();
+        let names = backends.iter().map(String::as_str).chain([FLOOR]);
+        for (i, backend) in names.enumerate() {
+            let ns = if backend == FLOOR {
+                50.0
+            } else {
+                200.0 * (i + 1) as f64
+            };
+            for (axis, x) in [0, 1_000, 100_000]
+                .map(|x| (SweepAxis::Population, x))
+                .into_iter()
+                .chain([1, 2, 4].map(|x| (SweepAxis::Threads, x)))
+            {
+                let threads = if axis == SweepAxis::Threads { x } else { 1 };
+                points.push(SweepPoint {
+                    backend: backend.to_string(),
+                    axis,
+                    x,
+                    cycles_per_s: threads as f64 * 1e9 / ns,
+                    wall_ns_per_cycle: ns,
+                    cpu_ns_per_cycle: Some(ns),
+                });
+            }
+        }
+        Sweep {
+            machine: Default::default(),
+            samples: 5,
+            sample_s: 0.06,
+            points,
+            left_out: Vec::new(),
+        }
     }
 
     /// Three repeats of delivery-lookup and boot-storm for backends `a` and `b`, at one

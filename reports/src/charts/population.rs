@@ -1,46 +1,40 @@
 //! Connect+disconnect cost against live tokens: criterion's `cycle_population`, with the
-//! raw maps' floor.
+//! raw maps' floor, or else the built-in sweep of `bypass compare`.
 
 use super::Chart;
 use super::axis::Axis;
 use super::frame::line_chart;
-use super::series::{Colors, Line, criterion_lines, xs, ys};
+use super::series::{Colors, Line, criterion_lines, sweep_lines, xs, ys};
 use crate::criterion::{Benchmark, CriterionData};
 use crate::format;
-use crate::schema::BenchGroup;
+use crate::schema::{BenchGroup, Sweep, SweepAxis};
 
-/// The cost of one connect+disconnect cycle against live tokens, log-log, with the floors.
+/// The cost of one connect+disconnect cycle against live tokens, log-log, with the floors:
+/// from criterion when it has the group, else from the sweep.
 pub(crate) fn cost_population(
     criterion: &CriterionData,
+    sweep: Option<&Sweep>,
     colors: &Colors,
     backends: &[String],
 ) -> Result<Chart, String> {
     let title = "Connect+disconnect cost against live tokens";
-    if !criterion.has_group(BenchGroup::CyclePopulation) {
+    let (lines, source) = if criterion.has_group(BenchGroup::CyclePopulation) {
+        from_criterion(criterion, colors, backends)?
+    } else if let Some(sweep) = sweep {
+        from_sweep(sweep, colors, backends)?
+    } else {
         return Err(
-            "no criterion `cycle_population` data (run `cargo bench -p bypass-benches --bench cycle`)"
+            "no criterion `cycle_population` data (run `cargo bench -p bypass-benches --bench cycle`) and no sweep (`bypass compare` writes one, `sweep.json`)"
                 .into(),
         );
-    }
-    let ns_per_cycle = |b: &Benchmark| b.median.point / b.elements.unwrap_or(1).max(1) as f64;
-    let lines = criterion_lines(
-        criterion,
-        colors,
-        backends,
-        BenchGroup::CyclePopulation,
-        "population=",
-        ns_per_cycle,
-    );
-    if lines.is_empty() {
-        return Err("criterion `cycle_population` has no population this report can read".into());
-    }
+    };
     let (svg, zero_at) =
         population_chart(title, "live tokens", "time per cycle (one thread)", lines)?;
     Ok(Chart {
         file: "cost-population.svg".into(),
         title: title.into(),
         caption: format!(
-            "Time for one cycle (register producer, register consumer, unregister both) on one thread after the given number of unrelated tokens were registered (criterion `cycle_population`, median), log-log. Dashed: the raw maps' inserts and removes at the same population (criterion `floor`). The empty registry is drawn at {}, labelled 0.",
+            "Time for one cycle (register producer, register consumer, unregister both) on one thread after the given number of unrelated tokens were registered ({source}), log-log. The empty registry is drawn at {}, labelled 0.",
             format::si(zero_at)
         ),
         svg,
@@ -85,15 +79,69 @@ pub(super) fn population_chart(
     Ok((line_chart(title, &x, &y, &lines)?, zero_at))
 }
 
+/// The lines from criterion's `cycle_population` and `floor`, and where they come from.
+fn from_criterion(
+    criterion: &CriterionData,
+    colors: &Colors,
+    backends: &[String],
+) -> Result<(Vec<Line>, String), String> {
+    let ns_per_cycle = |b: &Benchmark| b.median.point / b.elements.unwrap_or(1).max(1) as f64;
+    let lines = criterion_lines(
+        criterion,
+        colors,
+        backends,
+        BenchGroup::CyclePopulation,
+        "population=",
+        ns_per_cycle,
+    );
+    if lines.is_empty() {
+        return Err("criterion `cycle_population` has no population this report can read".into());
+    }
+    let source = "criterion `cycle_population`, median. Dashed: the raw maps' inserts and removes at the same population (criterion `floor`)";
+    Ok((lines, source.into()))
+}
+
+/// The lines from the sweep's population points, and where they come from.
+fn from_sweep(
+    sweep: &Sweep,
+    colors: &Colors,
+    backends: &[String],
+) -> Result<(Vec<Line>, String), String> {
+    // One thread's CPU time is its cost even when other work shares the cores; wall time
+    // where the system did not give it.
+    let cpu = sweep
+        .points
+        .iter()
+        .filter(|p| p.axis == SweepAxis::Population)
+        .all(|p| p.cpu_ns_per_cycle.is_some());
+    let lines = sweep_lines(sweep, SweepAxis::Population, colors, backends, |p| {
+        p.cpu_ns_per_cycle.unwrap_or(p.wall_ns_per_cycle)
+    });
+    if lines.is_empty() {
+        return Err(
+            "no criterion `cycle_population` data, and the sweep has no population points".into(),
+        );
+    }
+    Ok((
+        lines,
+        format!(
+            "the built-in sweep of `bypass compare`, `sweep.json`: the thread's {} time, median of {} samples of {}; no criterion `cycle_population` data. Dashed: the floor, a raw concurrent map doing the same inserts and removes",
+            if cpu { "CPU" } else { "wall" },
+            sweep.samples,
+            format::ns(sweep.sample_s * 1e9)
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::charts::tests::{criterion_fixture, results_fixture};
+    use crate::charts::tests::{criterion_fixture, results_fixture, sweep_fixture};
 
     #[test]
     fn from_criterion_with_the_empty_registry_at_zero() {
         let (root, criterion, backends, colors) = criterion_fixture("charts-population");
-        let p = cost_population(&criterion, &colors, &backends).unwrap();
+        let p = cost_population(&criterion, None, &colors, &backends).unwrap();
         assert!(
             p.svg.contains(">\n0\n</text>"),
             "the empty registry is labelled 0"
@@ -105,6 +153,20 @@ mod tests {
     fn nothing_without_criterion() {
         let (_, backends, colors) = results_fixture();
         let none = CriterionData::default();
-        assert!(cost_population(&none, &colors, &backends).is_err());
+        assert!(cost_population(&none, None, &colors, &backends).is_err());
+    }
+
+    #[test]
+    fn from_the_sweep_without_criterion() {
+        let (_, backends, colors) = results_fixture();
+        let none = CriterionData::default();
+        let sweep = sweep_fixture(&backends);
+        let p = cost_population(&none, Some(&sweep), &colors, &backends).unwrap();
+        assert!(p.caption.contains("sweep.json"), "{}", p.caption);
+        assert!(p.svg.contains("floor: raw map"));
+        assert!(
+            p.svg.contains(">\n0\n</text>"),
+            "the empty registry is labelled 0"
+        );
     }
 }

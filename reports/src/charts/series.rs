@@ -5,7 +5,7 @@ use plotters::style::RGBColor;
 
 use crate::criterion::{Benchmark, CriterionData};
 use crate::recommend::FLOORS;
-use crate::schema::{BenchGroup, RunResult};
+use crate::schema::{BenchGroup, FLOOR, RunResult, Sweep, SweepAxis, SweepPoint};
 use crate::stats::Spread;
 
 /// A colour-blind-safe palette (Okabe and Ito), darkest first; backends take them in order.
@@ -131,6 +131,40 @@ pub(super) fn criterion_lines(
     });
     backend_lines
         .chain(floor_lines)
+        .filter(|line| !line.points.is_empty())
+        .collect()
+}
+
+/// A solid line per backend from `sweep`'s points on `axis`, then a dashed one for the floor:
+/// `value` of each point against its x. Backends without points get no line.
+pub(super) fn sweep_lines(
+    sweep: &Sweep,
+    axis: SweepAxis,
+    colors: &Colors,
+    backends: &[String],
+    value: impl Fn(&SweepPoint) -> f64,
+) -> Vec<Line> {
+    let series = |name: &str| {
+        let mut points: Vec<(f64, f64)> = sweep
+            .points
+            .iter()
+            .filter(|p| p.backend == name && p.axis == axis)
+            .map(|p| (p.x as f64, value(p)))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    };
+    let floor = Line {
+        name: format!("{FLOOR}: raw map"),
+        color: FLOOR_COLORS[0],
+        dashed: true,
+        points: series(FLOOR),
+    };
+    backends
+        .iter()
+        .filter(|b| *b != FLOOR)
+        .map(|backend| Line::backend(backend, colors, series(backend)))
+        .chain([floor])
         .filter(|line| !line.points.is_empty())
         .collect()
 }

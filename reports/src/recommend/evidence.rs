@@ -112,6 +112,9 @@ pub enum Reason {
     },
     /// Its throughput is zero in one of the scenarios.
     ZeroThroughput,
+    /// It is the harness's floor ([`FLOOR`](crate::schema::FLOOR)), a raw map with no
+    /// protocol shown for scale: never a candidate.
+    Floor,
 }
 
 /// The runs in which a backend broke a guarantee.
@@ -324,6 +327,9 @@ fn from_runs(
     measures: &[Measure],
     broken: &BTreeMap<String, Broke>,
 ) -> Evidence {
+    if backend == crate::schema::FLOOR {
+        return Evidence::Excluded(Reason::Floor);
+    }
     if let Some(broke) = broken.get(backend) {
         return Evidence::Excluded(Reason::Broke(broke.clone()));
     }

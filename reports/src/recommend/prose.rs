@@ -262,6 +262,7 @@ impl fmt::Display for Reason {
             ),
             Reason::NoFigure { scenario } => write!(f, "no figure for {scenario}"),
             Reason::ZeroThroughput => f.write_str("a throughput of zero"),
+            Reason::Floor => f.write_str("the harness's floor, a raw map with no protocol: shown for scale, never recommended"),
         }
     }
 }

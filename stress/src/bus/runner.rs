@@ -19,6 +19,7 @@ use bypass_registry::bus::{
     Bus, Device, Driver, ErrorKind, Key, Reentrant, RegisterError, UnregisterError,
 };
 use bypass_reports::schema::{Operation, RunDetails, ViolationKind};
+use bypass_strategies::Backend;
 use bypass_strategies::bus::BusVisitor;
 
 use super::checker;
@@ -33,9 +34,13 @@ use crate::runner::{
 };
 use crate::violation::Violation;
 
-/// Runs `config`'s bus scenario on its backend's bus, checks the history, and returns the
+/// Runs `config`'s bus scenario on `backend`'s bus, checks the history, and returns the
 /// figures and violations.
-pub fn run(config: &RunConfig, progress: &Progress) -> Result<RunOutput, RunError> {
+pub fn run(
+    backend: Backend,
+    config: &RunConfig,
+    progress: &Progress,
+) -> Result<RunOutput, RunError> {
     struct V<'a>(&'a RunConfig, &'a Progress);
     impl BusVisitor for V<'_> {
         type Output = Result<RunOutput, RunError>;
@@ -43,7 +48,7 @@ pub fn run(config: &RunConfig, progress: &Progress) -> Result<RunOutput, RunErro
             run_on(&B::default(), self.0, self.1)
         }
     }
-    config.backend.visit_bus(V(config, progress))
+    backend.visit_bus(V(config, progress))
 }
 
 /// Runs `config`'s bus scenario on `bus` (whatever `config.backend` says), checks the
