@@ -172,15 +172,16 @@
 //! ```
 
 mod slot;
+// The backend's `unsafe` code (with the parking calls of `sync`): the lock-free table's raw
+// pointers, epoch reclamation and participant slots, behind a safe API
+// (`#![allow(unsafe_code)]` inside, every block with its safety argument).
 mod sync;
-// The crate's only `unsafe` code: the lock-free table's raw pointers and epoch reclamation,
-// behind a safe API (`#![allow(unsafe_code)]` inside, every block with its safety argument).
 mod table;
 
 use std::fmt;
-use std::sync::{Arc as StdArc, Weak};
+use std::sync::Arc as StdArc;
 
-use bypass_registry::pair::{ConsumerRole, ProducerRole, Role};
+use bypass_registry::pair::{ConsumerRole, Pair, ProducerRole, Role, Strong};
 use bypass_registry::protocol::RegistryId;
 use bypass_registry::registration::{self, Lock, Pairs, Vacancy};
 use bypass_registry::{
@@ -188,13 +189,11 @@ use bypass_registry::{
     Token, UnregisterError,
 };
 
-use self::slot::{Snapshot, State};
-use self::sync::MutexGuard;
-use self::table::{Found, Node, Table};
+use self::table::{Entry, Found, Locked, Node, Table, bit};
 use crate::counter::{self, Counts};
 
 /// A registry on a lock-free token table, with one lock per token held across that token's
-/// callbacks only; reads never wait. See the [module documentation](self).
+/// callbacks only; reads never wait for a callback. See the [module documentation](self).
 pub struct LockFree {
     id: RegistryId,
     table: Table,
@@ -210,15 +209,14 @@ pub struct LockFree {
 }
 
 impl LockFree {
-    /// An empty registry, with 65,536 buckets: lists stay short up to a few hundred thousand
-    /// tokens.
+    /// An empty registry. Its table grows as tokens arrive.
     pub fn new() -> LockFree {
         LockFree::with_capacity(0)
     }
 
-    /// An empty registry with a bucket for each of `tokens` tokens (rounded up to a power of
-    /// two, at least 65,536 and at most 2^24). The table never resizes: for a VMM that expects
-    /// more than a few hundred thousand tokens, so that lists stay short.
+    /// An empty registry whose table starts with buckets for `tokens` tokens, so that it
+    /// does not grow (an atomic increment each time, and the first use of each new bucket)
+    /// while they arrive.
     pub fn with_capacity(tokens: usize) -> LockFree {
         LockFree {
             id: RegistryId::new(),
@@ -227,25 +225,19 @@ impl LockFree {
         }
     }
 
-    /// Reads one side of the token: upgrades the weak reference that `pick` chooses from the
-    /// current snapshot.
-    fn participant<T: ?Sized>(
-        &self,
-        token: Token,
-        pick: impl Fn(&Snapshot) -> Option<&Weak<T>>,
-    ) -> Option<StdArc<T>> {
-        loop {
-            match self
-                .table
-                .read(token, |seen| seen.and_then(&pick).map(Weak::upgrade))
-            {
-                None => return None,
-                Some(Some(participant)) => return Some(participant),
-                // The snapshot was replaced after the lookup and its participant dropped since
-                // (invariant 5): look again. Each retry follows a completed unregister.
-                Some(None) => continue,
-            }
-        }
+    /// Removes the nodes of the tokens that have no participant left. Registers do it
+    /// lazily for the nodes they walk past; this does it for the whole table at once (for
+    /// example after a VM with thousands of tokens was torn down). Never needed for
+    /// correctness, and safe to call at any time from any thread.
+    pub fn reclaim_empty(&self) {
+        self.table.sweep();
+    }
+
+    /// One side of the token, cloned out of its node.
+    #[inline]
+    fn participant<R: Role>(&self, token: Token) -> Option<StdArc<R::Me>> {
+        self.table
+            .read(token, |node| node.and_then(Node::read::<R>))
     }
 }
 
@@ -294,18 +286,19 @@ impl Registry for LockFree {
         registration::unregister::<ConsumerRole, _>(&Writes(self), token)
     }
 
+    #[inline]
     fn is_paired(&self, token: Token) -> bool {
-        self.table.read(token, |seen| {
-            seen.is_some_and(|seen| seen.producer.is_some() && seen.consumer.is_some())
+        self.table.read(token, |node| {
+            node.is_some_and(|node| node.word().present() == slot::PAIRED)
         })
     }
 
     fn producer(&self, token: Token) -> Option<StdArc<dyn Producer>> {
-        self.participant(token, |seen| seen.producer.as_ref())
+        self.participant::<ProducerRole>(token)
     }
 
     fn consumer(&self, token: Token) -> Option<StdArc<dyn Consumer>> {
-        self.participant(token, |seen| seen.consumer.as_ref())
+        self.participant::<ConsumerRole>(token)
     }
 
     fn population(&self) -> Population {
@@ -313,20 +306,22 @@ impl Registry for LockFree {
     }
 }
 
-/// A token's locked node: its state, and the node to publish to or remove.
-struct Locked<'h> {
-    node: &'h Node,
-    state: MutexGuard<'h, State>,
-}
-
-/// A token's pair is its node's state; its lock, the node's. The comments name the invariants
-/// of `slot.rs` that each step relies on.
-/// [`LockFree`] as [`Pairs`] for [`registration`]: private, so that only the registry's own
-/// calls reach its pairs.
+/// [`LockFree`] as [`Pairs`] for [`registration`]: a token's pair is its node's slots, its
+/// lock the node's state word. Private, so that only the registry's own calls reach its
+/// pairs. The comments name the invariants of `slot.rs` that each step relies on.
 struct Writes<'r>(&'r LockFree);
 
+impl Writes<'_> {
+    /// The node a writer found, with its lock if it was free (taken while pinned, no count),
+    /// else counted, to wait for the lock unpinned.
+    #[inline]
+    fn found(node: table::Pinned<'_>) -> Found {
+        node.try_lock().unwrap_or_else(|| node.counted())
+    }
+}
+
 impl Pairs for Writes<'_> {
-    type Handle = StdArc<Node>;
+    type Handle = Found;
     type Guard<'h>
         = Locked<'h>
     where
@@ -336,115 +331,94 @@ impl Pairs for Writes<'_> {
         self.0.id
     }
 
-    /// Lock-free first look: a duplicate is refused here, at the instant of the lookup; an
-    /// absent token gets a new node holding the arriving participant, inserted only if the
+    /// Lock-free first look: a duplicate is refused here, at the load of the token's word;
+    /// an absent token gets a new node holding the arriving participant, inserted only if the
     /// token is still absent (invariant 1). No one has seen that node, so no lock.
+    #[inline]
     fn find_for_register<R: Role>(
         &self,
         token: Token,
         arriving: &mut Option<StdArc<R::Me>>,
-    ) -> Vacancy<StdArc<Node>> {
+    ) -> Vacancy<Found> {
         let count = R::mine(&self.0.counts);
-        let found = self.0.table.get_or_insert(
+        let entry = self.0.table.get_or_insert(
             token,
             || {
-                let mut state = State::default();
-                *R::mine_mut(&mut state.pair) = arriving.take();
+                let mut pair = Pair::<Strong>::default();
+                *R::mine_mut(&mut pair) = arriving.take();
                 // Counted before it is published (the invariant of `counts`).
                 count.increment();
-                state
+                pair
             },
-            |seen| R::mine(seen).is_some(),
+            |node| (node.node().word().present() & bit::<R>() == 0).then(|| Writes::found(node)),
         );
-        match found {
-            Found::Inserted => Vacancy::Inserted,
-            Found::Present { node, seen, state } => {
-                if let Some(mut state) = state {
+        match entry {
+            Entry::Inserted => Vacancy::Inserted,
+            Entry::Present(found, back) => {
+                if let Some(mut pair) = back {
                     // Lost the insert to another register of the token: take it back.
                     count.decrement();
-                    *arriving = R::mine_mut(&mut state.pair).take();
+                    *arriving = R::mine_mut(&mut pair).take();
                 }
-                if seen {
-                    Vacancy::Taken
-                } else {
-                    Vacancy::At(node)
-                }
+                found.map_or(Vacancy::Taken, Vacancy::At)
             }
         }
     }
 
     /// Lock-free first look: nothing on this side is `not-registered`, at that instant.
-    fn find_for_unregister<R: Role>(&self, token: Token) -> Option<StdArc<Node>> {
-        match self.0.table.get(token, |seen| R::mine(seen).is_some()) {
-            Some((node, true)) => Some(node),
-            _ => None,
-        }
+    #[inline]
+    fn find_for_unregister<R: Role>(&self, token: Token) -> Option<Found> {
+        self.0
+            .table
+            .get(token, |node| {
+                (node.node().word().present() & bit::<R>() != 0).then(|| Writes::found(node))
+            })
+            .flatten()
     }
 
     /// From inside a callback of this registry the lock is only tried: the thread may hold
     /// another token's lock, and waiting here could close a cycle with a callback of this
     /// token waiting for that one.
-    fn lock<'h>(&'h self, node: &'h StdArc<Node>) -> Lock<Locked<'h>> {
-        let state = if self.0.id.in_callback() {
-            node.try_lock()
-        } else {
-            Some(node.lock())
-        };
-        match state {
+    #[inline]
+    fn lock<'h>(&'h self, found: &'h Found) -> Lock<Locked<'h>> {
+        match found.lock(|| !self.0.id.in_callback()) {
             None => Lock::Reentrant,
             // Emptied and removed since the lookup (invariant 2): start over.
-            Some(state) if state.retired => Lock::Retry,
+            Some(locked) if locked.is_retired() => Lock::Retry,
             // Invariant 3: from here until the guard drops, the node is ours to change.
-            Some(state) => Lock::Held(Locked { node, state }),
+            Some(locked) => Lock::Held(locked),
         }
     }
 
+    #[inline]
     fn look<R: Role, T>(
         &self,
         guard: &Locked<'_>,
-        token: Token,
+        _: Token,
         f: impl FnOnce(bool, Option<&R::Partner>) -> T,
     ) -> T {
-        let (taken, partner) = (
-            R::mine(&guard.state.pair).is_some(),
-            R::partner(&guard.state.pair).as_deref(),
-        );
-        // Invariant 4: a live node with our side free has the other side.
-        debug_assert!(
-            taken || partner.is_some(),
-            "token {token}: a live node with no participant"
-        );
-        f(taken, partner)
+        guard.look::<R, _>(|mine, partner| f(mine.is_some(), partner))
     }
 
+    #[inline]
     fn store<R: Role>(&self, guard: &mut Locked<'_>, _: Token, me: StdArc<R::Me>) {
+        // Counted before it is published, when the guard is released.
         R::mine(&self.0.counts).increment();
-        // The strong reference is stored before the snapshot is published (invariant 5).
-        *R::mine_mut(&mut guard.state.pair) = Some(me);
-        self.0.table.publish(guard.node, &guard.state);
+        guard.store::<R>(me);
     }
 
+    #[inline]
     fn take<R: Role, T>(
         &self,
         guard: &mut Locked<'_>,
         _: Token,
         f: impl FnOnce(&R::Me, Option<&R::Partner>) -> T,
     ) -> Option<(StdArc<R::Me>, T)> {
-        let state = &mut *guard.state;
-        let me = R::mine_mut(&mut state.pair).take()?;
-        // `me` stays alive on this stack until the snapshot without it is published or the
-        // node removed (invariant 5); the callbacks run with the old snapshot published.
-        let done = f(&me, R::partner(&state.pair).as_deref());
-        if state.is_empty() {
-            // The last participant: retire the node and remove it, in one critical section
-            // (invariant 2).
-            state.retired = true;
-            self.0.table.remove(guard.node);
-        } else {
-            self.0.table.publish(guard.node, state);
-        }
+        // The callbacks run while readers still see `me`; then it is withdrawn and moved out
+        // (invariant 4). An emptied node stays for the token's next register.
+        let taken = guard.take::<R, _>(f)?;
         // Uncounted after it is unpublished (the invariant of `counts`).
         R::mine(&self.0.counts).decrement();
-        Some((me, done))
+        Some(taken)
     }
 }
