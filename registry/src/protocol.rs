@@ -58,17 +58,20 @@ impl RegistryId {
     }
 
     /// Whether this thread is inside a callback of this registry for `token` (at any depth).
+    #[inline]
     pub fn in_callback_for(self, token: Token) -> bool {
         self.in_callback_where(|t| t == token)
     }
 
     /// Whether this thread is inside a callback of this registry for any token.
+    #[inline]
     pub fn in_callback(self) -> bool {
         self.in_callback_where(|_| true)
     }
 
     /// Whether this thread is inside a callback of this registry for a token that satisfies
     /// `pred` (for example, one in the same shard as the token of a new call).
+    #[inline]
     pub fn in_callback_where(self, mut pred: impl FnMut(Token) -> bool) -> bool {
         let mut frame = INNERMOST.get();
         // Safety: `INNERMOST` and each frame's `outer` are null or point at a `Frame` of an
@@ -159,6 +162,7 @@ pub struct Connection {
 impl Connection {
     /// Whether both `add_*` callbacks succeeded (a later panic in a `start` does not change
     /// this).
+    #[inline]
     pub fn is_connected(&self) -> bool {
         self.connected
     }
@@ -167,6 +171,7 @@ impl Connection {
     /// callback refused; `Err(None)` if it failed by a panic. A panic, if any callback threw
     /// one, is to be resumed once the backend has stored or handed back the participant and
     /// released its locks ([`crate::registration`] does).
+    #[inline]
     pub fn into_parts(self) -> (Result<(), Option<CallbackError>>, Option<PanicPayload>) {
         let outcome = if self.connected {
             Ok(())
@@ -196,6 +201,7 @@ pub struct Disconnection {
 impl Disconnection {
     /// The panic of a callback, if one threw: to be resumed once the backend has removed the
     /// participant and released its locks ([`crate::registration`] does).
+    #[inline]
     pub fn into_panic(self) -> Option<PanicPayload> {
         self.panic
     }
