@@ -81,12 +81,10 @@ impl Word {
     pub(crate) fn try_lock(&self) -> bool {
         let mut word = self.0.load(Ordering::Relaxed);
         while word & LOCKED == 0 {
-            match self.0.compare_exchange_weak(
-                word,
-                word | LOCKED,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .0
+                .compare_exchange(word, word | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 // A reader came or went: look again.
                 Err(now) => word = now,
@@ -102,7 +100,7 @@ impl Word {
         }
         let mut spins = 0;
         loop {
-            let word = self.0.load(Ordering::Relaxed);
+            let word = sync::latest(&self.0, Ordering::Relaxed);
             if word & LOCKED == 0 {
                 if self.try_lock() {
                     return;
@@ -154,12 +152,10 @@ impl Word {
     pub(crate) fn enter(&self, side: usize) -> bool {
         let mut word = self.0.load(Ordering::Relaxed);
         while word & side != 0 {
-            match self.0.compare_exchange_weak(
-                word,
-                word + READER,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .0
+                .compare_exchange(word, word + READER, Ordering::Acquire, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 Err(now) => word = now,
             }
@@ -181,7 +177,7 @@ impl Word {
         let before = self.0.fetch_and(!side, Ordering::AcqRel);
         debug_assert!(before & LOCKED != 0 && before & side != 0);
         if before >= READER {
-            while self.0.load(Ordering::Acquire) >= READER {
+            while sync::latest(&self.0, Ordering::Acquire) >= READER {
                 sync::spin();
             }
         }

@@ -88,6 +88,12 @@ mod imp {
         }
     }
 
+    /// A load in a wait loop: the hardware makes every store visible in time.
+    #[inline]
+    pub(crate) fn latest(word: &AtomicUsize, order: Ordering) -> usize {
+        word.load(order)
+    }
+
     /// One round of a busy wait that lasts nanoseconds (a reader leaving a participant slot).
     #[inline]
     pub(crate) fn spin() {
@@ -129,6 +135,13 @@ mod imp {
         _: impl Fn() -> bool,
     ) {
         loom::thread::yield_now();
+    }
+
+    /// A load in a wait loop, under loom: a read-modify-write, which reads the latest value
+    /// (a plain load may return a stale one each time, and loom would explore a wait that
+    /// never ends, which no hardware does).
+    pub(crate) fn latest(word: &AtomicUsize, order: Ordering) -> usize {
+        word.fetch_add(0, order)
     }
 
     /// Under loom, a busy wait yields, so that loom runs the thread waited for.

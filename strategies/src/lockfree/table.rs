@@ -765,7 +765,7 @@ fn parent(b: usize) -> usize {
 fn mark(next: &AtomicPtr<Link>) {
     let mut curr = next.load(Ordering::Acquire);
     while let Err(now) =
-        next.compare_exchange_weak(curr, marked(curr), Ordering::AcqRel, Ordering::Acquire)
+        next.compare_exchange(curr, marked(curr), Ordering::AcqRel, Ordering::Acquire)
     {
         curr = now;
     }
@@ -848,6 +848,8 @@ mod epoch {
 mod epoch {
     use std::sync::Mutex;
 
+    use loom::sync::atomic::{Ordering, fence};
+
     use super::{Arc, Node};
 
     #[derive(Default)]
@@ -876,12 +878,19 @@ mod epoch {
             Collector(Mutex::new(State::default()))
         }
 
+        /// Registers a guard, then a `SeqCst` fence, as a real pin stores its epoch and
+        /// fences: if the fence of a retire (below) comes first, this thread's loads see the
+        /// unlink that preceded it; if this one comes first, the retire sees this pin.
         pub(super) fn pin(&self) -> Guard<'_> {
-            let mut state = self.0.lock().unwrap();
-            let id = state.next_id;
-            state.next_id += 1;
-            let epoch = state.epoch;
-            state.pins.push((id, epoch));
+            let id = {
+                let mut state = self.0.lock().unwrap();
+                let id = state.next_id;
+                state.next_id += 1;
+                let epoch = state.epoch;
+                state.pins.push((id, epoch));
+                id
+            };
+            fence(Ordering::SeqCst);
             Guard {
                 collector: self,
                 id,
@@ -919,6 +928,8 @@ mod epoch {
         /// # Safety
         /// As the real `defer`.
         pub(super) unsafe fn defer(&self, node: *mut Node) {
+            // The retire's fence, after the unlink (see `pin`).
+            fence(Ordering::SeqCst);
             {
                 let mut state = self.collector.0.lock().unwrap();
                 let epoch = state.epoch;
