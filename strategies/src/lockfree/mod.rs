@@ -1,60 +1,77 @@
-//! `lockfree`: a lock-free token table of its own, one lock per token held across that
-//! token's callbacks only, and reads that never wait.
+//! `lockfree`: a lock-free, growing token table of its own, one lock per token held across
+//! that token's callbacks only, and reads that never wait for a callback.
 //!
 //! # Design
-//! Each token with a participant has one **node** in the **table**:
+//! Each token that ever had a participant has one **node** in the **table**:
 //!
-//! - The **table** is a lock-free hash table written for this backend (the private module
-//!   `lockfree/table.rs`): a fixed directory of bucket chunks, allocated on first use, each
-//!   bucket a Harris–Michael lock-free list of nodes sorted by a seeded bijective hash of the
-//!   token, with epoch reclamation (crossbeam-epoch). Looking a token up, adding one and removing
-//!   one never take a lock, global or sharded, and never wait for another thread: there is no
-//!   resize to wait for, and a removal leaves no tombstone behind.
-//! - The **node** holds the token's **lock**, behind it the **state** (the strong references to
-//!   the producer and the consumer), and an atomic pointer to an immutable **snapshot** of that
-//!   state with weak references, which is all that readers touch (the private module
-//!   `lockfree/slot.rs` spells out the node's life cycle and the invariants).
+//! - The **table** (the private module `lockfree/table.rs`) is a split-ordered list: one
+//!   Harris–Michael lock-free list of all nodes, sorted by the bit-reversed (seeded, bijective)
+//!   hash of their token, with a sentinel per bucket and a directory of bucket segments
+//!   allocated on first use. It **grows** by one atomic increment whenever nodes outnumber
+//!   buckets twice: nothing moves, a new bucket is initialized by the first writer that needs
+//!   it, and a lookup walks about one node at any population. Finding, adding and removing a
+//!   node take no lock, global or sharded, and never wait for another thread.
+//! - The **node** holds the token's **state word** and its two **participant slots** (the
+//!   registry's strong references). The word (the private module `lockfree/slot.rs`) packs the
+//!   presence bit of each side, the token's lock (and a flag for parked waiters), a retired
+//!   flag and a count of readers cloning a participant out of a slot.
 //!
-//! Registers and unregisters of a token that has a node take its lock and hold it across the
-//! token's connect or disconnect callbacks: that lock gives exactly one connect when a producer
-//! and a consumer arrive together, and per-token exclusion. After the callbacks, the writer
-//! publishes a new snapshot, or removes the node if the token is now empty, still under the lock.
+//! A register or unregister finds the token's node with one walk while pinned (epoch
+//! reclamation, crossbeam-epoch), and takes the token's lock there if it is free: a locked node
+//! that is not retired cannot be removed, so the writer unpins and needs no reference count. If
+//! the lock is busy, it counts the node and waits for the lock unpinned (spinning briefly, then
+//! parked on the word). It holds the lock across the token's connect or disconnect callbacks:
+//! that gives exactly one connect when a producer and a consumer arrive together, and
+//! per-token exclusion. A register stores its participant in its slot and sets its presence
+//! bit in the same atomic step that releases the lock; an unregister, after its callbacks,
+//! clears the bit, waits for the readers already cloning from the slot (a few instructions
+//! each), and moves the participant out.
 //!
-//! A register on a token with no node builds a node with the participant already in it and
-//! inserts it only if the token is still absent, in one compare-and-swap, so the first
-//! participant of a token takes no lock at all. Whoever loses that race (the other side of the
-//! token, arriving at the same time) finds the winner's node, takes its lock and connects:
-//! exactly one connect.
+//! A register on a token with no node inserts a new node with the participant already in it,
+//! only if the token is still absent, in one compare-and-swap: the first participant of a
+//! token takes no lock at all. Whoever loses that race (the other side of the token, arriving
+//! at the same time) finds the winner's node, takes its lock and connects: exactly one connect.
 //!
-//! When an unregister takes a token's last participant out, it marks the node retired and
-//! removes it, under the node's lock. A register that found the node before and was waiting for
-//! its lock then sees it retired and starts over from the table, where it finds no node (and
-//! inserts a new one) or a newer one: removing an emptied node never loses a concurrent
+//! **Nodes stay.** When a token's last participant leaves, its node stays in the table, empty:
+//! the token's next register reuses it, so a token that comes and goes allocates nothing and
+//! frees nothing. Empty nodes are removed lazily: a register that inserts a new node removes
+//! every empty, unlocked node it walks past on the way, and [`LockFree::reclaim_empty`]
+//! removes them all. Removal claims a node with one compare-and-swap of its word from "empty,
+//! unlocked, no reader" to "locked, retired", then unlinks it; a register that found the node
+//! before and locks it afterwards sees it retired and starts over from the table, where it
+//! finds no node (and inserts one) or a newer one: removing an emptied node never loses a
 //! register.
 //!
-//! Why not papaya or scc? Measured with this cycle (register a producer and a consumer,
-//! unregister both) before choosing: papaya 0.2.5 leaves a tombstone per removal, and one token
-//! removed and inserted over and over fills its probe sequence and forces a full-table resize
-//! every few cycles (at 100,000 live keys, 37 µs per insert+remove of one key against 0.13 µs
-//! in an empty map); its resizes also make writers wait for the thread copying an entry, which
-//! with 1,024 threads on 2 cores stalled registrations for up to seconds. scc's `HashMap` takes
-//! a bucket lock on reads, and its `HashIndex` cost twice papaya per write here.
+//! The registry keeps **no reference to a departed participant, strong or weak**: a slot holds
+//! the only one, an unregister moves it out and hands it back, and an empty node (even one
+//! waiting for reclamation) holds none. Nothing is dropped under a lock: a participant leaves
+//! only by being handed back.
+//!
+//! Why not papaya or scc? Measured with this cycle before choosing: papaya 0.2.5 leaves a
+//! tombstone per removal, and one token removed and inserted over and over forces a full-table
+//! resize every few cycles (at 100,000 live keys, 37 µs per insert+remove of one key against
+//! 0.13 µs in an empty map); its resizes also make writers wait for the thread copying an
+//! entry. scc's `HashMap` takes a bucket lock on reads, and its `HashIndex` cost twice papaya
+//! per write here.
 //!
 //! # What is locked, and for how long
-//! - **Nothing global, nothing sharded.** The table is lock-free, the population is two atomic
-//!   counters.
-//! - **The token's lock**: by a register that finds the token's node (the second participant,
-//!   or a duplicate that got past the lock-free check) and by every unregister that finds its
-//!   participant, from just after the lookup to just after the new snapshot is published or the
-//!   node removed: the callbacks of the connect or disconnect included, nothing else. A slow or
+//! - **Nothing global, nothing sharded.** The table is lock-free, the population is two
+//!   striped atomic counters.
+//! - **The token's lock**, a bit of its node's word: by every register that finds the token's
+//!   node (the second participant, or a first one reusing an emptied node) and by every
+//!   unregister that finds its participant, from the lookup to the release that publishes the
+//!   change: the callbacks of the connect or disconnect included, nothing else. A slow or
 //!   preempted callback holds up the registers and unregisters of its own token and no one
-//!   else's.
-//! - **Reads** (`is_paired`, `producer`, `consumer`, `population`) take no lock and never wait,
-//!   not even for a callback of the token they read: they see the token as it was before the
-//!   call whose callbacks are running, as every read from another thread does.
-//! - **Epochs**: every table operation pins the thread (crossbeam-epoch) for a few
-//!   instructions; no pin is held across a callback or a lock wait, so a blocked callback never
-//!   holds back the reclamation of other tokens' garbage.
+//!   else's. Reclamation takes it only from an empty, unlocked node, for a compare-and-swap
+//!   and a mark.
+//! - **Reads** take no lock. `is_paired` is one load of the word. `producer` and `consumer`
+//!   enter the slot as readers (a compare-and-swap that succeeds only while the side is
+//!   present), clone the `Arc` and leave: they never wait, not even for a callback of the
+//!   token they read, and see the token as it was before the call whose callbacks are running.
+//!   The only wait for a reader is the unregister's, for the readers inside the slot it
+//!   empties, each for the length of an `Arc` clone.
+//! - **Epochs**: every table operation pins the thread for its walk; no pin is held across a
+//!   callback or a lock wait, so a blocked callback never holds back reclamation.
 //!
 //! # Re-entrancy
 //! A callback that calls the registry for its own token gets `reentrant` (its thread holds the
@@ -67,76 +84,75 @@
 //! `false`; inside its disconnect, still `true`.
 //!
 //! # Linearization points
-//! A register takes effect when its node is inserted or its snapshot published (after its
-//! connect); an unregister when its snapshot is published or its node marked removed (after its
-//! disconnect). A read takes effect when it loads the token's snapshot. A `duplicate` or
-//! `not-registered` is decided from the snapshot as looked up (no lock), or under the token's
-//! lock.
+//! A register takes effect at the insert of its node, or at the release of the lock that sets
+//! its presence bit (after its connect); an unregister when it clears its presence bit (after
+//! its disconnect). A read takes effect at its load of the word (or its reader's
+//! compare-and-swap). A `duplicate` or `not-registered` is decided from the word as looked up
+//! (no lock), or under the token's lock.
 //!
 //! # Memory kept alive
-//! - Per token with a participant: one node (about 100 bytes: hash, list link, snapshot
-//!   pointer, a parking_lot mutex, the two strong references and the `Arc` header) and one
-//!   snapshot (two weak references, 32 bytes).
-//! - The directory (2 KiB at the default 65,536 buckets) and each bucket chunk in use (2 KiB per
-//!   256 buckets, 512 KiB when all are), kept until the registry is dropped.
-//! - Garbage waiting for its epoch: removed nodes and replaced snapshots, retired in per-thread
-//!   batches (crossbeam-epoch keeps up to 64 per thread before handing them to its global
-//!   queue) and freed once every thread pinned at the time has unpinned. A retired snapshot or
-//!   node keeps weak references to the participants it saw, which keep their *allocations* but
-//!   not the participants: the registry never holds a strong reference to a participant whose
-//!   unregister has returned, and the participant is dropped as soon as its owner drops it.
+//! Measured with a counting allocator (`strategies/tests/lockfree_memory.rs`,
+//! `LOCKFREE_MEMORY_TOKENS=1000000 cargo test --release -p bypass-strategies --test
+//! lockfree_memory -- --nocapture`): **94 bytes a live token** at 1,000,000 paired tokens, the
+//! participants aside: the node (80 bytes with its reference count: link, word, two slots), its
+//! share of the bucket sentinels and of the directory. An emptied token costs the same until
+//! its node is reclaimed; after [`LockFree::reclaim_empty`], 14 bytes a token stay (the
+//! directory and the sentinels of the buckets the table grew to, kept until the registry is
+//! dropped). So memory is bounded by the peak number of tokens, not the current one, unless
+//! inserts or `reclaim_empty` remove the empty nodes. Removed nodes wait for their epoch in
+//! crossbeam-epoch's per-thread batches; they hold no participant.
 //!
 //! # Cost per operation
-//! All O(1) expected: one hash (a seeded 64-bit mixer) and a walk of one bucket's list, which
-//! averages (tokens / buckets) nodes; no operation ever waits for another thread except on its
-//! own token's lock.
-//! - **Read**: one pin, a list walk, and for `producer`/`consumer` a weak-to-strong upgrade
-//!   (one compare-and-swap on the participant's count). `population` is two atomic loads.
-//! - **Register, token absent**: one pin, a list walk, two allocations (node and snapshot) and
-//!   one compare-and-swap. No lock.
-//! - **Register, token present** (a connect): a lookup, the token's lock, the six callbacks, a
-//!   new snapshot (one allocation, one swap, the old one retired).
-//! - **Unregister**: a lookup, the token's lock, the six callbacks if paired, then a new
-//!   snapshot, or the node's removal (a mark and an unlink) if it was the token's last
-//!   participant.
-//! - Each register and unregister also updates its side's population counter, striped over
-//!   cache-padded cells so that threads on different tokens do not share its line.
-//! - Past a few hundred thousand tokens lists grow (the table never resizes):
-//!   [`LockFree::with_capacity`] sizes the buckets for the expected population.
+//! All O(1) expected at any population: one hash, a bucket lookup and a walk of about one node.
+//! - **Read**: one pin and the walk; `is_paired` then one load, `producer`/`consumer` two
+//!   atomic read-modify-writes on the word and one on the participant's count. `population`
+//!   sums the striped counters.
+//! - **Register or unregister on a token with a node** (every one but a token's first ever):
+//!   one pin, the walk, the lock (a compare-and-swap), its release (one atomic), one counter
+//!   update, and for an unregister one more atomic to clear its bit. No allocation, no
+//!   reference count, nothing retired.
+//! - **Register on a new token**: the node's allocation and one compare-and-swap to insert it;
+//!   now and then a bucket's first use (a sentinel inserted) or a growth (an increment).
+//! - Each also runs the callback protocol (`bypass_registry::registration`).
 //!
-//! Measured on 2 cores (a quiet machine; single runs, so take them as orders of magnitude): a
-//! connect+disconnect cycle costs about 0.5 µs with 0, 1,000, 10,000 or 100,000 unrelated live
-//! tokens alike; two threads cycling their own tokens, 1.6 million cycles a second, against 0.9
-//! to 2.5 million for the same inserts and removes on raw papaya maps but 18.8 million on
-//! dashmap (criterion `cycle_threads` and `floor`): two threads do not yet scale past one here,
-//! and a profile puts the allocator (snapshots and nodes freed on another thread) ahead of the
-//! table and the epochs as the cause; with 1,024 threads on the
-//! 2 cores, registration latency p50 0.2 µs, p99 1–3 µs, p99.9 35–42 µs once the process is
-//! warm (the first run of a process, while the allocator sets up its per-thread arenas, was
-//! 0.1 s at p99.9). The tail comes from the allocator and from crossbeam-epoch, whose pin runs
-//! a collection every 128 pins that scans every registered thread.
+//! Measured on 2 shared cores (criterion, `cargo bench -p bypass-benches --bench cycle --
+//! --warm-up-time 1 --measurement-time 3 FILTER`, medians with their intervals, the machine's
+//! load average 7 to 10 from other builds): a connect+disconnect cycle costs 180 ns (176–184)
+//! with no other token and 196 ns (188–204) with 1,000,000 live ones, against 78 and 81 ns for a
+//! raw dashmap doing the same inserts and removes (`floor`); the backend this one replaced cost
+//! 842 ns where this one cost 189 (one earlier session, binaries alternated). Two threads on their own tokens spend 186 ns of CPU time a cycle
+//! against 173 at one thread (`cycle_threads_cpu`: they scale); in wall time they manage 5.7
+//! million cycles a second against dashmap's 14.6 (the cores were shared). `is_paired` on
+//! 100,000 live tokens under churn: 280 ns against dashmap's 210 (`lookup`, each a cache
+//! miss). With 1,024 threads registering 87,000 tokens at once (`bypass run --backend
+//! lockfree --scenario irqfd-flood`), register latency p50 0.6–0.7 µs, p99 10–12 µs, p99.9
+//! 43–85 µs (once 301 µs), throughput 0.5–1.2 million operations a second, about mutex-map's:
+//! on 2 cores the flood is bound by scheduling 1,024 threads, not by the registry. What is left
+//! of the cost is atomic read-modify-writes (about 13 ns each on this machine; four or five an
+//! operation, the epoch pin among them) and the callback protocol (30 ns a cycle).
 //!
 //! # When to choose it
 //! Choose it when many threads register and unregister at once (boot storms, parallel
 //! restores, irqfd floods), when callbacks can be slow or preempted (a callback holds up only
-//! its own token), and when lookups must stay cheap and never wait while registrations churn
-//! (the delivery path). It is the backend to choose by default for a multi-threaded VMM.
+//! its own token), when lookups must never wait while registrations churn (the delivery
+//! path), and when the population can reach hundreds of thousands of tokens (the table
+//! grows). It is the backend to choose by default for a multi-threaded VMM.
 //!
 //! Do not choose it when registrations are rare and come from one thread: a global-mutex
-//! backend ([`mutex-map`](crate::mutex_map)) is simpler to reason about, allocates less, has no
-//! deferred reclamation, and lets a callback register another token without ever seeing
+//! backend ([`mutex-map`](crate::mutex_map)) is simpler to reason about, costs less per
+//! uncontended cycle and lets a callback register another token without ever seeing
 //! `reentrant`. Nor when a callback must be able to register or unregister *another* token that
-//! may be busy at that moment: here that call gets `reentrant` instead of waiting. And it costs
-//! more per uncontended cycle than [`sharded`](crate::sharded) (about 0.5 µs against 0.3 µs):
-//! choose that one if a slow callback may hold up a whole shard.
+//! may be busy at that moment: here that call gets `reentrant` instead of waiting. Nor when
+//! tokens are created once each and never come back and memory must follow the live count at
+//! once: emptied nodes stay until an insert passes them or [`LockFree::reclaim_empty`] runs.
 //!
 //! # Loom
-//! The table and the slot protocol run under loom (`.ci/loom`, models in
-//! `strategies/tests/loom.rs`): under `--cfg loom` the `sync` facade hands out loom's mutex,
-//! `Arc` and atomics, the table has a single bucket (so every token of a model shares one list),
-//! and epoch reclamation is replaced by keeping retired objects until the table is dropped,
-//! since crossbeam-epoch does not run under loom. The models check the lists and the per-token
-//! state machine; the timing of frees is crossbeam-epoch's.
+//! The state word, the slots, the table and its reclamation run under loom (`.ci/loom`,
+//! models in `strategies/tests/loom.rs`): under `--cfg loom` the `sync` facade hands out
+//! loom's atomics, `Arc` and cells, the table starts with a single bucket and grows to two, and
+//! epoch reclamation is a modelled collector that releases a retired node only once no guard
+//! pinned before its retirement is alive, poisoning what it releases, so an early free fails a
+//! model.
 //!
 //! # Example
 //! A producer and a consumer of one token registering at the same time connect exactly once,
@@ -166,7 +182,8 @@
 //!
 //! let other = Token::new(8).unwrap();
 //! registry.register_producer(other, Arc::new(Probe::producer(8, &log))).unwrap();
-//! let _producer = registry.unregister_producer(t).unwrap();
+//! let mut producer = registry.unregister_producer(t).unwrap();
+//! assert!(Arc::get_mut(&mut producer).is_some()); // no reference left in the registry
 //! assert!(!registry.is_paired(t) && registry.consumer(t).is_some());
 //! assert_eq!(registry.population().producers, 1);
 //! ```

@@ -198,6 +198,13 @@ impl Node {
     }
 }
 
+// Safety: the slots are read and written only as the node's word allows (invariants 3 and 4
+// of `slot.rs`: one writer, the lock holder, and readers that only clone), and they hold
+// participants, which are `Send + Sync`; everything else in a node is atomic.
+unsafe impl Send for Node {}
+// Safety: as above.
+unsafe impl Sync for Node {}
+
 /// A node reached from the list by a thread pinned for `'g`.
 #[derive(Clone, Copy)]
 pub(crate) struct Pinned<'g> {
@@ -322,10 +329,12 @@ impl Locked<'_> {
         f: impl FnOnce(Option<&R::Me>, Option<&R::Partner>) -> T,
     ) -> T {
         let (mine, partner) = R::split(&self.node.slots);
-        // Safety: only the lock holder writes a slot (invariant 3 of `slot.rs`), and this
-        // thread is it: nothing writes them during `f`, and readers only read.
         mine.with(|mine| {
-            partner.with(|partner| unsafe { f((*mine).as_deref(), (*partner).as_deref()) })
+            partner.with(|partner| {
+                // Safety: only the lock holder writes a slot (invariant 3 of `slot.rs`), and
+                // this thread is it: nothing writes them during `f`, and readers only read.
+                unsafe { f((*mine).as_deref(), (*partner).as_deref()) }
+            })
         })
     }
 
@@ -452,8 +461,8 @@ impl Table {
         let hash = self.hasher.hash(token);
         let (key, token) = (node_key(hash), token.get());
         let pair = make();
-        let bits = usize::from(pair.producer.is_some()) * slot::PRODUCER
-            | usize::from(pair.consumer.is_some()) * slot::CONSUMER;
+        let bits = (usize::from(pair.producer.is_some()) * slot::PRODUCER)
+            | (usize::from(pair.consumer.is_some()) * slot::CONSUMER);
         debug_assert!(bits != 0, "a node is inserted with a participant");
         let new = Arc::into_raw(Arc::new(Node {
             link: Link::new(key, token),
