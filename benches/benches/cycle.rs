@@ -78,37 +78,32 @@ fn cycle_population(c: &mut Criterion) {
     group.finish();
 }
 
-fn cycle_threads(c: &mut Criterion) {
-    let mut group = c.benchmark_group("cycle_threads");
-    full_timing(&mut group);
+/// Every backend at every thread count, in wall time or (`cpu`) in thread CPU time a cycle.
+fn backends_by_threads(group: &mut BenchmarkGroup<'_, WallTime>, cpu: bool) {
     for &backend in Backend::ALL {
         for count in THREADS {
             backend.visit(Threads {
-                group: &mut group,
+                group: &mut *group,
                 id: BenchmarkId::new(backend.name(), count),
                 threads: count,
                 pair: Pair::noop,
-                cpu: false,
+                cpu,
             });
         }
     }
+}
+
+fn cycle_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cycle_threads");
+    full_timing(&mut group);
+    backends_by_threads(&mut group, false);
     group.finish();
 }
 
 fn cycle_threads_cpu(c: &mut Criterion) {
     let mut group = c.benchmark_group("cycle_threads_cpu");
     full_timing(&mut group);
-    for &backend in Backend::ALL {
-        for count in THREADS {
-            backend.visit(Threads {
-                group: &mut group,
-                id: BenchmarkId::new(backend.name(), count),
-                threads: count,
-                pair: Pair::noop,
-                cpu: true,
-            });
-        }
-    }
+    backends_by_threads(&mut group, true);
     for count in THREADS {
         let id = BenchmarkId::new(DashMapFloor::NAME, format!("threads={count}"));
         threads_cpu::<DashMapFloor>(&mut group, id, count, Pair::noop);
