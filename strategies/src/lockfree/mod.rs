@@ -116,20 +116,26 @@
 //! - Each also runs the callback protocol (`bypass_registry::registration`).
 //!
 //! Measured on 2 shared cores (criterion, `cargo bench -p bypass-benches --bench cycle --
-//! --warm-up-time 1 --measurement-time 3 FILTER`, medians with their intervals, the machine's
-//! load average 7 to 10 from other builds): a connect+disconnect cycle costs 180 ns (176–184)
-//! with no other token and 196 ns (188–204) with 1,000,000 live ones, against 78 and 81 ns for a
-//! raw dashmap doing the same inserts and removes (`floor`); the backend this one replaced cost
-//! 842 ns where this one cost 189 (one earlier session, binaries alternated). Two threads on their own tokens spend 186 ns of CPU time a cycle
-//! against 173 at one thread (`cycle_threads_cpu`: they scale); in wall time they manage 5.7
-//! million cycles a second against dashmap's 14.6 (the cores were shared). `is_paired` on
-//! 100,000 live tokens under churn: 280 ns against dashmap's 210 (`lookup`, each a cache
-//! miss). With 1,024 threads registering 87,000 tokens at once (`bypass run --backend
-//! lockfree --scenario irqfd-flood`), register latency p50 0.6–0.7 µs, p99 10–12 µs, p99.9
-//! 43–85 µs (once 301 µs), throughput 0.5–1.2 million operations a second, about mutex-map's:
-//! on 2 cores the flood is bound by scheduling 1,024 threads, not by the registry. What is left
-//! of the cost is atomic read-modify-writes (about 13 ns each on this machine; four or five an
-//! operation, the epoch pin among them) and the callback protocol (30 ns a cycle).
+//! --warm-up-time 1 --measurement-time 3 FILTER`, medians with their intervals, one session at
+//! a load average of 2): a connect+disconnect cycle costs 164 ns (163–165) with no other token
+//! and 170 ns (166–173) with 1,000,000 live ones, against 69 ns for a raw dashmap doing the
+//! same inserts and removes at both populations (`floor`); the design this one replaced cost
+//! 370 ns (361–378). Two threads on their own tokens spend 179 ns of CPU time a cycle, as at one
+//! thread (`cycle_threads_cpu`: they scale; the old design went from 414 ns a cycle at one
+//! thread to 1.15 µs a round at two), and manage 10.5 million cycles a second against
+//! dashmap's 27.7 (`cycle_threads`). `is_paired` on 100,000 live tokens under churn: 85–94 ns
+//! against dashmap's 119–132 (`lookup`; the old design 236). The callback protocol itself
+//! costs 31 ns of a cycle (`protocol`: 12 ns for the twelve callbacks called directly). What is
+//! left above the floor is atomic read-modify-writes, about 13 ns each on this machine: the
+//! floor does two an operation, this backend four or five (the epoch pin, the lock and its
+//! release, a population counter, and for an unregister the clearing of its bit).
+//!
+//! With 1,024 threads registering 87,000 tokens at once (`bypass run --backend lockfree
+//! --scenario irqfd-flood --seed N`, seeds 1–3, alternated with the old design in one
+//! session): 0.96–2.2 million operations a second (old: 0.78–1.4), register latency p50
+//! 0.61–0.70 µs (old 0.43–0.48), p99 9–13 µs, p99.9 54 µs–1.4 ms (old 61–148 µs): on 2 cores the
+//! flood is bound by scheduling 1,024 threads, and its tail by waiters parked on a token's lock
+//! (the producer and the consumer of each token arrive together) and by new tokens' inserts.
 //!
 //! # When to choose it
 //! Choose it when many threads register and unregister at once (boot storms, parallel
