@@ -45,6 +45,7 @@ fn track(c: &mut Criterion) {
             id: BenchmarkId::new(backend.name(), format!("threads={THREADS}")),
             threads: THREADS,
             pair: Pair::noop,
+            cpu: false,
         });
     }
     floor_of::<DashMapFloor>(&mut group);

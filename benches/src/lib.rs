@@ -53,11 +53,20 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use std::cell::{RefCell, RefMut};
+
+use bypass_registry::pair::{ConsumerRole, Pair as PairOf, ProducerRole, Role, Strong};
+use bypass_registry::protocol::{self, RegistryId};
+use bypass_registry::registration::{self, Lock, Pairs, Vacancy};
 use bypass_registry::{CallbackError, Consumer, Producer, Registry, Token};
 
 /// The live populations `cycle_population` and `floor` measure the cycle at: unrelated tokens
 /// registered before the clock starts, half of them paired ([`Subject::populate`]).
 pub const POPULATIONS: [usize; 4] = [0, 1_000, 10_000, 100_000];
+
+/// The large population `cycle_population` and `floor` also measure, for the backends built to
+/// scale (and the floor): a cycle there should cost what it costs at 0.
+pub const LARGE_POPULATION: usize = 1_000_000;
 
 /// The thread counts `cycle_threads` and `floor` run the cycle from, each thread on its own
 /// token. More threads than the machine has cores is deliberate: VMMs run one registering
@@ -462,6 +471,136 @@ macro_rules! floor_subject {
 floor_subject!(DashMapFloor);
 floor_subject!(PapayaFloor);
 
+/// The cost of the callback protocol alone, for the `protocol` group: one token's pair with no
+/// concurrency at all (a `RefCell`, so single-threaded), the least a backend can give
+/// [`registration`]. A cycle through it costs the registration driver and the callback
+/// sequences of [`protocol`], and nothing else; [`SolePair::connect_cycle`] costs the
+/// sequences alone and [`SolePair::direct_cycle`] the same twelve callbacks called directly.
+pub struct SolePair {
+    id: RegistryId,
+    pair: RefCell<PairOf<Strong>>,
+}
+
+impl SolePair {
+    /// An empty pair.
+    pub fn new() -> SolePair {
+        SolePair {
+            id: RegistryId::new(),
+            pair: RefCell::new(PairOf::default()),
+        }
+    }
+
+    /// One cycle through [`registration::register`] and [`registration::unregister`].
+    ///
+    /// # Panics
+    /// If a step fails, which no-op participants never cause.
+    #[inline]
+    pub fn registration_cycle(&self, token: Token, pair: Pair) -> Pair {
+        let Pair { producer, consumer } = pair;
+        assert!(registration::register::<ProducerRole, _>(self, token, producer).is_ok());
+        assert!(registration::register::<ConsumerRole, _>(self, token, consumer).is_ok());
+        let producer = registration::unregister::<ProducerRole, _>(self, token).expect("producer");
+        let consumer = registration::unregister::<ConsumerRole, _>(self, token).expect("consumer");
+        Pair { producer, consumer }
+    }
+
+    /// One connect and one disconnect through [`protocol::connect`] and
+    /// [`protocol::disconnect`], with no pair kept.
+    #[inline]
+    pub fn connect_cycle(&self, token: Token, pair: &Pair) {
+        let (p, c) = (&*pair.producer, &*pair.consumer);
+        assert!(protocol::connect(self.id, token, p, c).is_connected());
+        assert!(
+            protocol::disconnect(self.id, token, p, c)
+                .into_panic()
+                .is_none()
+        );
+    }
+
+    /// The twelve callbacks of a connect and a disconnect, called directly in the protocol's
+    /// order: the floor of the two cycles above.
+    #[inline]
+    pub fn direct_cycle(pair: &Pair) {
+        let (p, c) = (&*pair.producer, &*pair.consumer);
+        p.stop();
+        c.stop();
+        assert!(p.add_consumer(c).is_ok() && c.add_producer(p).is_ok());
+        c.start();
+        p.start();
+        p.stop();
+        c.stop();
+        c.del_producer(p);
+        p.del_consumer(c);
+        c.start();
+        p.start();
+    }
+}
+
+impl Default for SolePair {
+    fn default() -> SolePair {
+        SolePair::new()
+    }
+}
+
+impl fmt::Debug for SolePair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SolePair")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pairs for SolePair {
+    type Handle = ();
+    type Guard<'h> = RefMut<'h, PairOf<Strong>>;
+
+    fn id(&self) -> RegistryId {
+        self.id
+    }
+
+    #[inline]
+    fn find_for_register<R: Role>(&self, _: Token, _: &mut Option<Arc<R::Me>>) -> Vacancy<()> {
+        Vacancy::At(())
+    }
+
+    #[inline]
+    fn find_for_unregister<R: Role>(&self, _: Token) -> Option<()> {
+        Some(())
+    }
+
+    #[inline]
+    fn lock<'h>(&'h self, (): &'h ()) -> Lock<Self::Guard<'h>> {
+        Lock::Held(self.pair.borrow_mut())
+    }
+
+    #[inline]
+    fn look<R: Role, T>(
+        &self,
+        guard: &Self::Guard<'_>,
+        _: Token,
+        f: impl FnOnce(bool, Option<&R::Partner>) -> T,
+    ) -> T {
+        f(R::mine(guard).is_some(), R::partner(guard).as_deref())
+    }
+
+    #[inline]
+    fn store<R: Role>(&self, guard: &mut Self::Guard<'_>, _: Token, me: Arc<R::Me>) {
+        *R::mine_mut(guard) = Some(me);
+    }
+
+    #[inline]
+    fn take<R: Role, T>(
+        &self,
+        guard: &mut Self::Guard<'_>,
+        _: Token,
+        f: impl FnOnce(&R::Me, Option<&R::Partner>) -> T,
+    ) -> Option<(Arc<R::Me>, T)> {
+        let me = R::mine_mut(guard).take()?;
+        let done = f(&me, R::partner(guard).as_deref());
+        Some((me, done))
+    }
+}
+
 /// A [`Pair`] cycling on its own token of a [`Subject`]: each [`Cycler::step`] is one
 /// connect+disconnect cycle.
 #[derive(Debug)]
@@ -511,10 +650,44 @@ where
     Setup: Fn(usize) -> S + Sync,
     Work: Fn(usize, &mut S) + Sync,
 {
+    timed_threads_cpu(threads, setup, work).wall
+}
+
+/// Wall time and CPU time of a run of [`timed_threads_cpu`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Times {
+    /// From the moment every thread is ready to the moment the last one is done.
+    pub wall: Duration,
+    /// The CPU time the threads spent in `work`, summed over them ([`thread_cpu_time`]): what
+    /// scaling is judged on, since waiting for a core of a loaded machine is not counted.
+    pub cpu: Duration,
+}
+
+/// The CPU time this thread has used so far (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // Safety: `now` is a valid `timespec` to write to; the clock exists on every Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(
+        u64::try_from(now.tv_sec).expect("CPU time is positive"),
+        u32::try_from(now.tv_nsec).expect("nanoseconds below a second"),
+    )
+}
+
+/// [`timed_threads`], also summing the CPU time each thread spends in `work`.
+pub fn timed_threads_cpu<S, Setup, Work>(threads: usize, setup: Setup, work: Work) -> Times
+where
+    Setup: Fn(usize) -> S + Sync,
+    Work: Fn(usize, &mut S) + Sync,
+{
     assert!(threads > 0, "timed_threads needs at least one thread");
     let start_line = Barrier::new(threads + 1);
     let finish_line = Barrier::new(threads + 1);
-    let (elapsed, panics) = thread::scope(|scope| {
+    let (wall, results) = thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|thread| {
                 let (setup, work) = (&setup, &work);
@@ -524,29 +697,38 @@ where
                     // cannot leave the others waiting; the caller re-raises it.
                     let state = panic::catch_unwind(AssertUnwindSafe(|| setup(thread)));
                     start_line.wait();
+                    let start = thread_cpu_time();
                     let done = state.and_then(|mut state| {
                         panic::catch_unwind(AssertUnwindSafe(|| work(thread, &mut state)))
                             .map(|()| state)
                     });
+                    let cpu = thread_cpu_time().saturating_sub(start);
                     finish_line.wait();
-                    done.map(drop)
+                    done.map(|state| {
+                        drop(state);
+                        cpu
+                    })
                 })
             })
             .collect();
         start_line.wait();
         let start = Instant::now();
         finish_line.wait();
-        let elapsed = start.elapsed();
-        let panics: Vec<_> = workers
+        let wall = start.elapsed();
+        let results: Vec<_> = workers
             .into_iter()
-            .filter_map(|worker| worker.join().and_then(|done| done).err())
+            .map(|worker| worker.join().and_then(|done| done))
             .collect();
-        (elapsed, panics)
+        (wall, results)
     });
-    if let Some(panic) = panics.into_iter().next() {
-        panic::resume_unwind(panic);
+    let mut cpu = Duration::ZERO;
+    for result in results {
+        match result {
+            Ok(spent) => cpu += spent,
+            Err(panic) => panic::resume_unwind(panic),
+        }
     }
-    elapsed
+    Times { wall, cpu }
 }
 
 /// Runs `measure` while a background thread cycles [`churn_token`] on `subject` as fast as it
@@ -619,6 +801,30 @@ mod tests {
         }
         check(&DashMapFloor::default());
         check(&PapayaFloor::default());
+    }
+
+    #[test]
+    fn the_protocol_cycles_agree() {
+        let sole = SolePair::new();
+        let mut pair = Pair::noop();
+        for _ in 0..3 {
+            pair = sole.registration_cycle(cycle_token(0), pair);
+            sole.connect_cycle(cycle_token(0), &pair);
+            SolePair::direct_cycle(&pair);
+        }
+        assert!(sole.pair.borrow().is_empty());
+        // Each thread burns 5 ms of its own CPU time: 10 ms in all, in at least 5 ms of wall
+        // time however loaded the machine.
+        let burn = Duration::from_millis(5);
+        let times = timed_threads_cpu(
+            2,
+            |_| (),
+            |_, ()| {
+                let start = thread_cpu_time();
+                while thread_cpu_time() - start < burn {}
+            },
+        );
+        assert!(times.cpu >= 2 * burn && times.wall >= burn, "{times:?}");
     }
 
     #[test]

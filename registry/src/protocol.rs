@@ -58,19 +58,22 @@ impl RegistryId {
     }
 
     /// Whether this thread is inside a callback of this registry for `token` (at any depth).
+    #[inline]
     pub fn in_callback_for(self, token: Token) -> bool {
         self.in_callback_where(|t| t == token)
     }
 
     /// Whether this thread is inside a callback of this registry for any token.
+    #[inline]
     pub fn in_callback(self) -> bool {
         self.in_callback_where(|_| true)
     }
 
     /// Whether this thread is inside a callback of this registry for a token that satisfies
     /// `pred` (for example, one in the same shard as the token of a new call).
+    #[inline]
     pub fn in_callback_where(self, mut pred: impl FnMut(Token) -> bool) -> bool {
-        let mut frame = INNERMOST.get();
+        let mut frame = innermost();
         // Safety: `INNERMOST` and each frame's `outer` are null or point at a `Frame` of an
         // `in_scope` call still running on this thread (see `in_scope`): alive, and never
         // changed while it is linked.
@@ -104,6 +107,7 @@ struct Frame {
     outer: *const Frame,
 }
 
+#[cfg(not(loom))]
 thread_local! {
     /// The innermost callback scope of this thread, or null: the head of a list of frames
     /// that live on this thread's stack, innermost first.
@@ -115,23 +119,42 @@ thread_local! {
     static INNERMOST: Cell<*const Frame> = const { Cell::new(ptr::null()) };
 }
 
+// Under `--cfg loom`, one per loom thread: loom runs its threads on one OS thread, whose own
+// thread-locals they would share (a backend's loom models call the registry from callbacks).
+#[cfg(loom)]
+loom::thread_local! {
+    static INNERMOST: Cell<*const Frame> = Cell::new(ptr::null());
+}
+
+/// The innermost callback scope of this thread.
+#[inline]
+fn innermost() -> *const Frame {
+    INNERMOST.with(Cell::get)
+}
+
+/// Makes `frame` the innermost callback scope of this thread.
+#[inline]
+fn set_innermost(frame: *const Frame) {
+    INNERMOST.with(|innermost| innermost.set(frame));
+}
+
 /// Runs `body` with this thread marked as running callbacks of `(registry, token)`.
 fn in_scope<R>(registry: RegistryId, token: Token, body: impl FnOnce() -> R) -> R {
     /// Unlinks the frame on the way out, unwinding included.
     struct Exit(*const Frame);
     impl Drop for Exit {
         fn drop(&mut self) {
-            INNERMOST.set(self.0);
+            set_innermost(self.0);
         }
     }
     let frame = Frame {
         registry,
         token,
-        outer: INNERMOST.get(),
+        outer: innermost(),
     };
     // `frame` stays on this stack, unmoved, until `_exit` (declared after it, so dropped
     // before it) has unlinked it: every pointer to it is gone before it is.
-    INNERMOST.set(&frame);
+    set_innermost(&frame);
     let _exit = Exit(frame.outer);
     body()
 }
@@ -159,6 +182,7 @@ pub struct Connection {
 impl Connection {
     /// Whether both `add_*` callbacks succeeded (a later panic in a `start` does not change
     /// this).
+    #[inline]
     pub fn is_connected(&self) -> bool {
         self.connected
     }
@@ -167,6 +191,7 @@ impl Connection {
     /// callback refused; `Err(None)` if it failed by a panic. A panic, if any callback threw
     /// one, is to be resumed once the backend has stored or handed back the participant and
     /// released its locks ([`crate::registration`] does).
+    #[inline]
     pub fn into_parts(self) -> (Result<(), Option<CallbackError>>, Option<PanicPayload>) {
         let outcome = if self.connected {
             Ok(())
@@ -196,6 +221,7 @@ pub struct Disconnection {
 impl Disconnection {
     /// The panic of a callback, if one threw: to be resumed once the backend has removed the
     /// participant and released its locks ([`crate::registration`] does).
+    #[inline]
     pub fn into_panic(self) -> Option<PanicPayload> {
         self.panic
     }

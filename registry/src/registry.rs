@@ -38,7 +38,11 @@ pub struct Population {
 /// - **unregister** of a paired participant disconnects the pair first
 ///   ([`crate::protocol::disconnect`]: `p.stop`, `c.stop`, `c.del_producer`,
 ///   `p.del_consumer`, `c.start`, `p.start`); of an unpaired one, runs no callback. Either way
-///   the participant is handed back and the registry keeps no reference to it.
+///   the participant is handed back and the registry keeps no reference to it, **strong or
+///   weak**: once unregister has returned, `Arc::get_mut` on what it returned succeeds (unless
+///   the caller kept a clone, or a `producer`/`consumer` read of another thread still holds
+///   one it took before the unregister). A participant refused by a register (`duplicate`,
+///   `connect-failed`) is handed back on the same terms.
 /// - **unregister** of an empty side: [`UnregisterError::NotRegistered`], no callback runs.
 /// - A producer and a consumer of one token are paired exactly when both are registered.
 ///
@@ -107,11 +111,11 @@ pub trait Registry: Send + Sync {
     ) -> RegisterConsumerResult;
 
     /// Unregisters the producer of `token`, disconnecting it first if paired, and hands it
-    /// back.
+    /// back; the registry keeps no reference to it, strong or weak.
     fn unregister_producer(&self, token: Token) -> Result<Arc<dyn Producer>, UnregisterError>;
 
     /// Unregisters the consumer of `token`, disconnecting it first if paired, and hands it
-    /// back.
+    /// back; the registry keeps no reference to it, strong or weak.
     fn unregister_consumer(&self, token: Token) -> Result<Arc<dyn Consumer>, UnregisterError>;
 
     /// Whether a producer and a consumer are registered, and so connected, under `token`.

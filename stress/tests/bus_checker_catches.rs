@@ -66,23 +66,26 @@ fn a_reoffer_on_unregister_is_caught_every_run() {
     }
 }
 
+/// A lost binding needs a device to register inside the broken bus's window while the
+/// mid-storm driver walks: a race, so one run may have none (about one in five at this size in
+/// a debug build). The test tries up to eight seeds and needs one catch; the race itself is
+/// caught on every run by the bus kit's `racing_device_and_driver_bind_exactly_once` case,
+/// which `cargo test` runs against the same broken bus.
 #[test]
-fn a_lost_binding_is_caught_every_run() {
-    // Input devices registering while virtio_input registers mid-storm miss it, or it them.
-    // At a twentieth of the full size (200 VMs) enough devices register during that driver's
-    // walk that every run has some inside the broken bus's window; at a hundredth, some
-    // runs had none.
-    for seed in 1..=2 {
+fn a_lost_binding_is_caught_in_a_stress_run() {
+    let mut seen = Vec::new();
+    for seed in 1..=8 {
         let config = RunConfig {
             scale: 0.05,
             ..config(Scenario::VirtioBoot, seed)
         };
         let kinds = kinds_at(BusFlaw::CheckThenAct, config);
-        assert!(
-            kinds.contains(&ViolationKind::Linearizability),
-            "seed {seed}: {kinds:?}"
-        );
+        if kinds.contains(&ViolationKind::Linearizability) {
+            return;
+        }
+        seen.push((seed, kinds));
     }
+    panic!("no run caught the lost binding: {seen:?}");
 }
 
 #[test]

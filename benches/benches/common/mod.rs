@@ -4,7 +4,7 @@
 //! dispatched; [`Population`] and [`Threads`] are the [`Visitor`]s that instantiate them for a
 //! [`bypass_strategies::Backend`], and the floors call them with their own type.
 
-use bypass_benches::{Cycler, Pair, Subject, cycle_token, timed_threads};
+use bypass_benches::{Cycler, Pair, Subject, cycle_token, timed_threads, timed_threads_cpu};
 use bypass_registry::Registry;
 use bypass_strategies::Visitor;
 use criterion::measurement::WallTime;
@@ -62,6 +62,35 @@ pub(crate) fn threads<S: Subject + Default>(
     });
 }
 
+/// As [`threads`], but what is reported is the threads' CPU time a cycle
+/// (`CLOCK_THREAD_CPUTIME_ID`, summed over the threads, divided by the cycles they ran): one
+/// iteration is one cycle, so a backend that scales keeps the same time at every thread
+/// count, however many other processes share the cores.
+pub(crate) fn threads_cpu<S: Subject + Default>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    threads: usize,
+    pair: fn() -> Pair,
+) {
+    let mut fixture: Option<S> = None;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(id, |b| {
+        let subject = &*fixture.get_or_insert_with(S::default);
+        b.iter_custom(|iters| {
+            let times = timed_threads_cpu(
+                threads,
+                |thread| Cycler::new(cycle_token(thread), pair()),
+                |_, cycler| {
+                    for _ in 0..iters {
+                        cycler.step(subject);
+                    }
+                },
+            );
+            times.cpu / u32::try_from(threads).expect("thread count fits in u32")
+        });
+    });
+}
+
 /// Runs [`population`] for the visited backend.
 pub(crate) struct Population<'a, 'c> {
     pub(crate) group: &'a mut BenchmarkGroup<'c, WallTime>,
@@ -76,17 +105,22 @@ impl Visitor for Population<'_, '_> {
     }
 }
 
-/// Runs [`threads`] for the visited backend.
+/// Runs [`threads`] (or, with `cpu`, [`threads_cpu`]) for the visited backend.
 pub(crate) struct Threads<'a, 'c> {
     pub(crate) group: &'a mut BenchmarkGroup<'c, WallTime>,
     pub(crate) id: BenchmarkId,
     pub(crate) threads: usize,
     pub(crate) pair: fn() -> Pair,
+    pub(crate) cpu: bool,
 }
 
 impl Visitor for Threads<'_, '_> {
     type Output = ();
     fn visit<R: Registry + Default + 'static>(self) {
-        threads::<R>(self.group, self.id, self.threads, self.pair);
+        if self.cpu {
+            threads_cpu::<R>(self.group, self.id, self.threads, self.pair);
+        } else {
+            threads::<R>(self.group, self.id, self.threads, self.pair);
+        }
     }
 }

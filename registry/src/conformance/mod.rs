@@ -32,6 +32,7 @@ mod expected;
 mod faults;
 mod harness;
 mod reentrant;
+mod references;
 mod sequential;
 mod watchdog;
 
@@ -119,6 +120,7 @@ macro_rules! conformance_tests {
             reentrant:
                 reentrant_call_for_same_token_is_refused,
                 reentrant_call_for_other_token_never_deadlocks;
+            references: unregister_keeps_no_reference;
         }
     };
     (@tests $make:expr; $($group:ident: $($case:ident),+;)+) => {

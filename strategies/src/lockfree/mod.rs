@@ -1,60 +1,77 @@
-//! `lockfree`: a lock-free token table of its own, one lock per token held across that
-//! token's callbacks only, and reads that never wait.
+//! `lockfree`: a lock-free, growing token table of its own, one lock per token held across
+//! that token's callbacks only, and reads that never wait for a callback.
 //!
 //! # Design
-//! Each token with a participant has one **node** in the **table**:
+//! Each token that ever had a participant has one **node** in the **table**:
 //!
-//! - The **table** is a lock-free hash table written for this backend (the private module
-//!   `lockfree/table.rs`): a fixed directory of bucket chunks, allocated on first use, each
-//!   bucket a Harris–Michael lock-free list of nodes sorted by a seeded bijective hash of the
-//!   token, with epoch reclamation (crossbeam-epoch). Looking a token up, adding one and removing
-//!   one never take a lock, global or sharded, and never wait for another thread: there is no
-//!   resize to wait for, and a removal leaves no tombstone behind.
-//! - The **node** holds the token's **lock**, behind it the **state** (the strong references to
-//!   the producer and the consumer), and an atomic pointer to an immutable **snapshot** of that
-//!   state with weak references, which is all that readers touch (the private module
-//!   `lockfree/slot.rs` spells out the node's life cycle and the invariants).
+//! - The **table** (the private module `lockfree/table.rs`) is a split-ordered list: one
+//!   Harris–Michael lock-free list of all nodes, sorted by the bit-reversed (seeded, bijective)
+//!   hash of their token, with a sentinel per bucket and a directory of bucket segments
+//!   allocated on first use. It **grows** by one atomic increment whenever nodes outnumber
+//!   buckets twice: nothing moves, a new bucket is initialized by the first writer that needs
+//!   it, and a lookup walks about one node at any population. Finding, adding and removing a
+//!   node take no lock, global or sharded, and never wait for another thread.
+//! - The **node** holds the token's **state word** and its two **participant slots** (the
+//!   registry's strong references). The word (the private module `lockfree/slot.rs`) packs the
+//!   presence bit of each side, the token's lock (and a flag for parked waiters), a retired
+//!   flag and a count of readers cloning a participant out of a slot.
 //!
-//! Registers and unregisters of a token that has a node take its lock and hold it across the
-//! token's connect or disconnect callbacks: that lock gives exactly one connect when a producer
-//! and a consumer arrive together, and per-token exclusion. After the callbacks, the writer
-//! publishes a new snapshot, or removes the node if the token is now empty, still under the lock.
+//! A register or unregister finds the token's node with one walk while pinned (epoch
+//! reclamation, crossbeam-epoch), and takes the token's lock there if it is free: a locked node
+//! that is not retired cannot be removed, so the writer unpins and needs no reference count. If
+//! the lock is busy, it counts the node and waits for the lock unpinned (spinning briefly, then
+//! parked on the word). It holds the lock across the token's connect or disconnect callbacks:
+//! that gives exactly one connect when a producer and a consumer arrive together, and
+//! per-token exclusion. A register stores its participant in its slot and sets its presence
+//! bit in the same atomic step that releases the lock; an unregister, after its callbacks,
+//! clears the bit, waits for the readers already cloning from the slot (a few instructions
+//! each), and moves the participant out.
 //!
-//! A register on a token with no node builds a node with the participant already in it and
-//! inserts it only if the token is still absent, in one compare-and-swap, so the first
-//! participant of a token takes no lock at all. Whoever loses that race (the other side of the
-//! token, arriving at the same time) finds the winner's node, takes its lock and connects:
-//! exactly one connect.
+//! A register on a token with no node inserts a new node with the participant already in it,
+//! only if the token is still absent, in one compare-and-swap: the first participant of a
+//! token takes no lock at all. Whoever loses that race (the other side of the token, arriving
+//! at the same time) finds the winner's node, takes its lock and connects: exactly one connect.
 //!
-//! When an unregister takes a token's last participant out, it marks the node retired and
-//! removes it, under the node's lock. A register that found the node before and was waiting for
-//! its lock then sees it retired and starts over from the table, where it finds no node (and
-//! inserts a new one) or a newer one: removing an emptied node never loses a concurrent
+//! **Nodes stay.** When a token's last participant leaves, its node stays in the table, empty:
+//! the token's next register reuses it, so a token that comes and goes allocates nothing and
+//! frees nothing. Empty nodes are removed lazily: a register that inserts a new node removes
+//! every empty, unlocked node it walks past on the way, and [`LockFree::reclaim_empty`]
+//! removes them all. Removal claims a node with one compare-and-swap of its word from "empty,
+//! unlocked, no reader" to "locked, retired", then unlinks it; a register that found the node
+//! before and locks it afterwards sees it retired and starts over from the table, where it
+//! finds no node (and inserts one) or a newer one: removing an emptied node never loses a
 //! register.
 //!
-//! Why not papaya or scc? Measured with this cycle (register a producer and a consumer,
-//! unregister both) before choosing: papaya 0.2.5 leaves a tombstone per removal, and one token
-//! removed and inserted over and over fills its probe sequence and forces a full-table resize
-//! every few cycles (at 100,000 live keys, 37 µs per insert+remove of one key against 0.13 µs
-//! in an empty map); its resizes also make writers wait for the thread copying an entry, which
-//! with 1,024 threads on 2 cores stalled registrations for up to seconds. scc's `HashMap` takes
-//! a bucket lock on reads, and its `HashIndex` cost twice papaya per write here.
+//! The registry keeps **no reference to a departed participant, strong or weak**: a slot holds
+//! the only one, an unregister moves it out and hands it back, and an empty node (even one
+//! waiting for reclamation) holds none. Nothing is dropped under a lock: a participant leaves
+//! only by being handed back.
+//!
+//! Why not papaya or scc? Measured with this cycle before choosing: papaya 0.2.5 leaves a
+//! tombstone per removal, and one token removed and inserted over and over forces a full-table
+//! resize every few cycles (at 100,000 live keys, 37 µs per insert+remove of one key against
+//! 0.13 µs in an empty map); its resizes also make writers wait for the thread copying an
+//! entry. scc's `HashMap` takes a bucket lock on reads, and its `HashIndex` cost twice papaya
+//! per write here.
 //!
 //! # What is locked, and for how long
-//! - **Nothing global, nothing sharded.** The table is lock-free, the population is two atomic
-//!   counters.
-//! - **The token's lock**: by a register that finds the token's node (the second participant,
-//!   or a duplicate that got past the lock-free check) and by every unregister that finds its
-//!   participant, from just after the lookup to just after the new snapshot is published or the
-//!   node removed: the callbacks of the connect or disconnect included, nothing else. A slow or
+//! - **Nothing global, nothing sharded.** The table is lock-free, the population is two
+//!   striped atomic counters.
+//! - **The token's lock**, a bit of its node's word: by every register that finds the token's
+//!   node (the second participant, or a first one reusing an emptied node) and by every
+//!   unregister that finds its participant, from the lookup to the release that publishes the
+//!   change: the callbacks of the connect or disconnect included, nothing else. A slow or
 //!   preempted callback holds up the registers and unregisters of its own token and no one
-//!   else's.
-//! - **Reads** (`is_paired`, `producer`, `consumer`, `population`) take no lock and never wait,
-//!   not even for a callback of the token they read: they see the token as it was before the
-//!   call whose callbacks are running, as every read from another thread does.
-//! - **Epochs**: every table operation pins the thread (crossbeam-epoch) for a few
-//!   instructions; no pin is held across a callback or a lock wait, so a blocked callback never
-//!   holds back the reclamation of other tokens' garbage.
+//!   else's. Reclamation takes it only from an empty, unlocked node, for a compare-and-swap
+//!   and a mark.
+//! - **Reads** take no lock. `is_paired` is one load of the word. `producer` and `consumer`
+//!   enter the slot as readers (a compare-and-swap that succeeds only while the side is
+//!   present), clone the `Arc` and leave: they never wait, not even for a callback of the
+//!   token they read, and see the token as it was before the call whose callbacks are running.
+//!   The only wait for a reader is the unregister's, for the readers inside the slot it
+//!   empties, each for the length of an `Arc` clone.
+//! - **Epochs**: every table operation pins the thread for its walk; no pin is held across a
+//!   callback or a lock wait, so a blocked callback never holds back reclamation.
 //!
 //! # Re-entrancy
 //! A callback that calls the registry for its own token gets `reentrant` (its thread holds the
@@ -67,76 +84,81 @@
 //! `false`; inside its disconnect, still `true`.
 //!
 //! # Linearization points
-//! A register takes effect when its node is inserted or its snapshot published (after its
-//! connect); an unregister when its snapshot is published or its node marked removed (after its
-//! disconnect). A read takes effect when it loads the token's snapshot. A `duplicate` or
-//! `not-registered` is decided from the snapshot as looked up (no lock), or under the token's
-//! lock.
+//! A register takes effect at the insert of its node, or at the release of the lock that sets
+//! its presence bit (after its connect); an unregister when it clears its presence bit (after
+//! its disconnect). A read takes effect at its load of the word (or its reader's
+//! compare-and-swap). A `duplicate` or `not-registered` is decided from the word as looked up
+//! (no lock), or under the token's lock.
 //!
 //! # Memory kept alive
-//! - Per token with a participant: one node (about 100 bytes: hash, list link, snapshot
-//!   pointer, a parking_lot mutex, the two strong references and the `Arc` header) and one
-//!   snapshot (two weak references, 32 bytes).
-//! - The directory (2 KiB at the default 65,536 buckets) and each bucket chunk in use (2 KiB per
-//!   256 buckets, 512 KiB when all are), kept until the registry is dropped.
-//! - Garbage waiting for its epoch: removed nodes and replaced snapshots, retired in per-thread
-//!   batches (crossbeam-epoch keeps up to 64 per thread before handing them to its global
-//!   queue) and freed once every thread pinned at the time has unpinned. A retired snapshot or
-//!   node keeps weak references to the participants it saw, which keep their *allocations* but
-//!   not the participants: the registry never holds a strong reference to a participant whose
-//!   unregister has returned, and the participant is dropped as soon as its owner drops it.
+//! Measured with a counting allocator (`strategies/tests/lockfree_memory.rs`,
+//! `LOCKFREE_MEMORY_TOKENS=1000000 cargo test --release -p bypass-strategies --test
+//! lockfree_memory -- --nocapture`): **94 bytes a live token** at 1,000,000 paired tokens, the
+//! participants aside: the node (80 bytes with its reference count: link, word, two slots), its
+//! share of the bucket sentinels and of the directory. An emptied token costs the same until
+//! its node is reclaimed; after [`LockFree::reclaim_empty`], 14 bytes a token stay (the
+//! directory and the sentinels of the buckets the table grew to, kept until the registry is
+//! dropped). So memory is bounded by the peak number of tokens, not the current one, unless
+//! inserts or `reclaim_empty` remove the empty nodes. Removed nodes wait for their epoch in
+//! crossbeam-epoch's per-thread batches; they hold no participant.
 //!
 //! # Cost per operation
-//! All O(1) expected: one hash (a seeded 64-bit mixer) and a walk of one bucket's list, which
-//! averages (tokens / buckets) nodes; no operation ever waits for another thread except on its
-//! own token's lock.
-//! - **Read**: one pin, a list walk, and for `producer`/`consumer` a weak-to-strong upgrade
-//!   (one compare-and-swap on the participant's count). `population` is two atomic loads.
-//! - **Register, token absent**: one pin, a list walk, two allocations (node and snapshot) and
-//!   one compare-and-swap. No lock.
-//! - **Register, token present** (a connect): a lookup, the token's lock, the six callbacks, a
-//!   new snapshot (one allocation, one swap, the old one retired).
-//! - **Unregister**: a lookup, the token's lock, the six callbacks if paired, then a new
-//!   snapshot, or the node's removal (a mark and an unlink) if it was the token's last
-//!   participant.
-//! - Each register and unregister also updates its side's population counter, striped over
-//!   cache-padded cells so that threads on different tokens do not share its line.
-//! - Past a few hundred thousand tokens lists grow (the table never resizes):
-//!   [`LockFree::with_capacity`] sizes the buckets for the expected population.
+//! All O(1) expected at any population: one hash, a bucket lookup and a walk of about one node.
+//! - **Read**: one pin and the walk; `is_paired` then one load, `producer`/`consumer` two
+//!   atomic read-modify-writes on the word and one on the participant's count. `population`
+//!   sums the striped counters.
+//! - **Register or unregister on a token with a node** (every one but a token's first ever):
+//!   one pin, the walk, the lock (a compare-and-swap), its release (one atomic), one counter
+//!   update, and for an unregister one more atomic to clear its bit. No allocation, no
+//!   reference count, nothing retired.
+//! - **Register on a new token**: the node's allocation and one compare-and-swap to insert it;
+//!   now and then a bucket's first use (a sentinel inserted) or a growth (an increment).
+//! - Each also runs the callback protocol (`bypass_registry::registration`).
 //!
-//! Measured on 2 cores (a quiet machine; single runs, so take them as orders of magnitude): a
-//! connect+disconnect cycle costs about 0.5 µs with 0, 1,000, 10,000 or 100,000 unrelated live
-//! tokens alike; two threads cycling their own tokens, 1.6 million cycles a second, against 0.9
-//! to 2.5 million for the same inserts and removes on raw papaya maps but 18.8 million on
-//! dashmap (criterion `cycle_threads` and `floor`): two threads do not yet scale past one here,
-//! and a profile puts the allocator (snapshots and nodes freed on another thread) ahead of the
-//! table and the epochs as the cause; with 1,024 threads on the
-//! 2 cores, registration latency p50 0.2 µs, p99 1–3 µs, p99.9 35–42 µs once the process is
-//! warm (the first run of a process, while the allocator sets up its per-thread arenas, was
-//! 0.1 s at p99.9). The tail comes from the allocator and from crossbeam-epoch, whose pin runs
-//! a collection every 128 pins that scans every registered thread.
+//! Measured on 2 shared cores (criterion, `cargo bench -p bypass-benches --bench cycle --
+//! --warm-up-time 1 --measurement-time 3 FILTER`, medians with their intervals, one session at
+//! a load average of 2): a connect+disconnect cycle costs 164 ns (163–165) with no other token
+//! and 170 ns (166–173) with 1,000,000 live ones, against 69 ns for a raw dashmap doing the
+//! same inserts and removes at both populations (`floor`); the design this one replaced cost
+//! 370 ns (361–378). Two threads on their own tokens spend 179 ns of CPU time a cycle, as at one
+//! thread (`cycle_threads_cpu`: they scale; the old design went from 414 ns a cycle at one
+//! thread to 1.15 µs a round at two), and manage 10.5 million cycles a second against
+//! dashmap's 27.7 (`cycle_threads`). `is_paired` on 100,000 live tokens under churn: 85–94 ns
+//! against dashmap's 119–132 (`lookup`; the old design 236). The callback protocol itself
+//! costs 31 ns of a cycle (`protocol`: 12 ns for the twelve callbacks called directly). What is
+//! left above the floor is atomic read-modify-writes, about 13 ns each on this machine: the
+//! floor does two an operation, this backend four or five (the epoch pin, the lock and its
+//! release, a population counter, and for an unregister the clearing of its bit).
+//!
+//! With 1,024 threads registering 87,000 tokens at once (`bypass run --backend lockfree
+//! --scenario irqfd-flood --seed N`, seeds 1–3, alternated with the old design in one
+//! session): 0.96–2.2 million operations a second (old: 0.78–1.4), register latency p50
+//! 0.61–0.70 µs (old 0.43–0.48), p99 9–13 µs, p99.9 54 µs–1.4 ms (old 61–148 µs): on 2 cores the
+//! flood is bound by scheduling 1,024 threads, and its tail by waiters parked on a token's lock
+//! (the producer and the consumer of each token arrive together) and by new tokens' inserts.
 //!
 //! # When to choose it
 //! Choose it when many threads register and unregister at once (boot storms, parallel
 //! restores, irqfd floods), when callbacks can be slow or preempted (a callback holds up only
-//! its own token), and when lookups must stay cheap and never wait while registrations churn
-//! (the delivery path). It is the backend to choose by default for a multi-threaded VMM.
+//! its own token), when lookups must never wait while registrations churn (the delivery
+//! path), and when the population can reach hundreds of thousands of tokens (the table
+//! grows). It is the backend to choose by default for a multi-threaded VMM.
 //!
 //! Do not choose it when registrations are rare and come from one thread: a global-mutex
-//! backend ([`mutex-map`](crate::mutex_map)) is simpler to reason about, allocates less, has no
-//! deferred reclamation, and lets a callback register another token without ever seeing
+//! backend ([`mutex-map`](crate::mutex_map)) is simpler to reason about, costs less per
+//! uncontended cycle and lets a callback register another token without ever seeing
 //! `reentrant`. Nor when a callback must be able to register or unregister *another* token that
-//! may be busy at that moment: here that call gets `reentrant` instead of waiting. And it costs
-//! more per uncontended cycle than [`sharded`](crate::sharded) (about 0.5 µs against 0.3 µs):
-//! choose that one if a slow callback may hold up a whole shard.
+//! may be busy at that moment: here that call gets `reentrant` instead of waiting. Nor when
+//! tokens are created once each and never come back and memory must follow the live count at
+//! once: emptied nodes stay until an insert passes them or [`LockFree::reclaim_empty`] runs.
 //!
 //! # Loom
-//! The table and the slot protocol run under loom (`.ci/loom`, models in
-//! `strategies/tests/loom.rs`): under `--cfg loom` the `sync` facade hands out loom's mutex,
-//! `Arc` and atomics, the table has a single bucket (so every token of a model shares one list),
-//! and epoch reclamation is replaced by keeping retired objects until the table is dropped,
-//! since crossbeam-epoch does not run under loom. The models check the lists and the per-token
-//! state machine; the timing of frees is crossbeam-epoch's.
+//! The state word, the slots, the table and its reclamation run under loom (`.ci/loom`,
+//! models in `strategies/tests/loom.rs`): under `--cfg loom` the `sync` facade hands out
+//! loom's atomics, `Arc` and cells, the table starts with a single bucket and grows to two, and
+//! epoch reclamation is a modelled collector that releases a retired node only once no guard
+//! pinned before its retirement is alive, poisoning what it releases, so an early free fails a
+//! model.
 //!
 //! # Example
 //! A producer and a consumer of one token registering at the same time connect exactly once,
@@ -166,35 +188,34 @@
 //!
 //! let other = Token::new(8).unwrap();
 //! registry.register_producer(other, Arc::new(Probe::producer(8, &log))).unwrap();
-//! let _producer = registry.unregister_producer(t).unwrap();
+//! let mut producer = registry.unregister_producer(t).unwrap();
+//! assert!(Arc::get_mut(&mut producer).is_some()); // no reference left in the registry
 //! assert!(!registry.is_paired(t) && registry.consumer(t).is_some());
 //! assert_eq!(registry.population().producers, 1);
 //! ```
 
 mod slot;
+// The backend's `unsafe` code (with the parking calls of `sync`): the lock-free table's raw
+// pointers, epoch reclamation and participant slots, behind a safe API
+// (`#![allow(unsafe_code)]` inside, every block with its safety argument).
 mod sync;
-// The crate's only `unsafe` code: the lock-free table's raw pointers and epoch reclamation,
-// behind a safe API (`#![allow(unsafe_code)]` inside, every block with its safety argument).
 mod table;
 
 use std::fmt;
-use std::sync::{Arc as StdArc, Weak};
+use std::sync::Arc as StdArc;
 
-use bypass_registry::pair::{ConsumerRole, ProducerRole, Role};
+use bypass_registry::pair::{ConsumerRole, Pair, ProducerRole, Role, Strong};
 use bypass_registry::protocol::RegistryId;
-use bypass_registry::registration::{self, Lock, Pairs, Vacancy};
-use bypass_registry::{
-    Consumer, Population, Producer, RegisterConsumerResult, RegisterProducerResult, Registry,
-    Token, UnregisterError,
-};
+use bypass_registry::registration::{Lock, Pairs, Vacancy};
+use bypass_registry::{Consumer, Population, Producer, Registry, Token};
 
-use self::slot::{Snapshot, State};
-use self::sync::{Arc, MutexGuard};
-use self::table::{Found, Node, Table};
-use crate::counter::{self, Counts};
+use self::table::{Entry, Found, Locked, Node, Table, bit};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::counter::{self, Counts, Striped};
 
 /// A registry on a lock-free token table, with one lock per token held across that token's
-/// callbacks only; reads never wait. See the [module documentation](self).
+/// callbacks only; reads never wait for a callback. See the [module documentation](self).
 pub struct LockFree {
     id: RegistryId,
     table: Table,
@@ -208,45 +229,74 @@ pub struct LockFree {
     /// (cells read one after another may miss some of them): a register that ends `duplicate`
     /// or `connect-failed` never shows in it.
     counts: Counts,
+    /// Nodes emptied so far (never decremented), and its sum at the last sweep: see
+    /// [`LockFree::note_emptied`].
+    emptied: Striped,
+    swept_at: AtomicUsize,
 }
 
+/// A thread checks whether a sweep is due every this many nodes it empties.
+const SWEEP_CHECK: isize = 64;
+
+/// The fewest emptied nodes worth a sweep of the whole list.
+const SWEEP_AFTER: usize = 1024;
+
 impl LockFree {
-    /// An empty registry, with 65,536 buckets: lists stay short up to a few hundred thousand
-    /// tokens.
+    /// An empty registry. Its table grows as tokens arrive.
     pub fn new() -> LockFree {
         LockFree::with_capacity(0)
     }
 
-    /// An empty registry with a bucket for each of `tokens` tokens (rounded up to a power of
-    /// two, at least 65,536 and at most 2^24). The table never resizes: for a VMM that expects
-    /// more than a few hundred thousand tokens, so that lists stay short.
+    /// An empty registry whose table starts with buckets for `tokens` tokens, so that it
+    /// does not grow (an atomic increment each time, and the first use of each new bucket)
+    /// while they arrive.
     pub fn with_capacity(tokens: usize) -> LockFree {
         LockFree {
             id: RegistryId::new(),
             table: Table::with_capacity(tokens),
             counts: counter::counts(),
+            emptied: Striped::new(),
+            swept_at: AtomicUsize::new(0),
         }
     }
 
-    /// Reads one side of the token: upgrades the weak reference that `pick` chooses from the
-    /// current snapshot.
-    fn participant<T: ?Sized>(
-        &self,
-        token: Token,
-        pick: impl Fn(&Snapshot) -> Option<&Weak<T>>,
-    ) -> Option<StdArc<T>> {
-        loop {
-            match self
-                .table
-                .read(token, |seen| seen.and_then(&pick).map(Weak::upgrade))
-            {
-                None => return None,
-                Some(Some(participant)) => return Some(participant),
-                // The snapshot was replaced after the lookup and its participant dropped since
-                // (invariant 5): look again. Each retry follows a completed unregister.
-                Some(None) => continue,
-            }
+    /// Removes the nodes of the tokens that have no participant left. Registers do it
+    /// lazily for the nodes they walk past; this does it for the whole table at once (for
+    /// example after a VM with thousands of tokens was torn down). Never needed for
+    /// correctness, and safe to call at any time from any thread.
+    pub fn reclaim_empty(&self) {
+        self.table.sweep();
+    }
+
+    /// Counts a node emptied, and now and then removes the empty nodes, so that memory follows
+    /// the live tokens, not every token ever registered (a VMM's tokens are eventfd addresses,
+    /// new with each VM): a sweep runs once the nodes emptied since the last one reach half the
+    /// nodes in the table and at least [`SWEEP_AFTER`], so its walk of the list costs O(1) a
+    /// call, amortized. The thread that empties the node sweeps, with that node's lock held:
+    /// the sweep never waits (it skips locked nodes), so only that token's writers wait for it.
+    fn note_emptied(&self) {
+        if self.emptied.increment_local() % SWEEP_CHECK != 0 {
+            return;
         }
+        let emptied = self.emptied.get();
+        let last = self.swept_at.load(Ordering::Relaxed);
+        let due = emptied.saturating_sub(last) >= SWEEP_AFTER.max(self.table.len() / 2);
+        // One thread of those that see it due sweeps.
+        if due
+            && self
+                .swept_at
+                .compare_exchange(last, emptied, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.table.sweep();
+        }
+    }
+
+    /// One side of the token, cloned out of its node.
+    #[inline]
+    fn participant<R: Role>(&self, token: Token) -> Option<StdArc<R::Me>> {
+        self.table
+            .read(token, |node| node.and_then(Node::read::<R>))
     }
 }
 
@@ -271,42 +321,21 @@ impl Registry for LockFree {
         "lockfree"
     }
 
-    fn register_producer(
-        &self,
-        token: Token,
-        producer: StdArc<dyn Producer>,
-    ) -> RegisterProducerResult {
-        registration::register::<ProducerRole, _>(&Writes(self), token, producer)
-    }
+    bypass_registry::registration_methods!(Writes);
 
-    fn register_consumer(
-        &self,
-        token: Token,
-        consumer: StdArc<dyn Consumer>,
-    ) -> RegisterConsumerResult {
-        registration::register::<ConsumerRole, _>(&Writes(self), token, consumer)
-    }
-
-    fn unregister_producer(&self, token: Token) -> Result<StdArc<dyn Producer>, UnregisterError> {
-        registration::unregister::<ProducerRole, _>(&Writes(self), token)
-    }
-
-    fn unregister_consumer(&self, token: Token) -> Result<StdArc<dyn Consumer>, UnregisterError> {
-        registration::unregister::<ConsumerRole, _>(&Writes(self), token)
-    }
-
+    #[inline]
     fn is_paired(&self, token: Token) -> bool {
-        self.table.read(token, |seen| {
-            seen.is_some_and(|seen| seen.producer.is_some() && seen.consumer.is_some())
+        self.table.read(token, |node| {
+            node.is_some_and(|node| node.word().present() == slot::PAIRED)
         })
     }
 
     fn producer(&self, token: Token) -> Option<StdArc<dyn Producer>> {
-        self.participant(token, |seen| seen.producer.as_ref())
+        self.participant::<ProducerRole>(token)
     }
 
     fn consumer(&self, token: Token) -> Option<StdArc<dyn Consumer>> {
-        self.participant(token, |seen| seen.consumer.as_ref())
+        self.participant::<ConsumerRole>(token)
     }
 
     fn population(&self) -> Population {
@@ -314,20 +343,22 @@ impl Registry for LockFree {
     }
 }
 
-/// A token's locked node: its state, and the node to publish to or remove.
-struct Locked<'h> {
-    node: &'h Node,
-    state: MutexGuard<'h, State>,
-}
-
-/// A token's pair is its node's state; its lock, the node's. The comments name the invariants
-/// of `slot.rs` that each step relies on.
-/// [`LockFree`] as [`Pairs`] for [`registration`]: private, so that only the registry's own
-/// calls reach its pairs.
+/// [`LockFree`] as [`Pairs`] for [`registration`]: a token's pair is its node's slots, its
+/// lock the node's state word. Private, so that only the registry's own calls reach its
+/// pairs. The comments name the invariants of `slot.rs` that each step relies on.
 struct Writes<'r>(&'r LockFree);
 
+impl Writes<'_> {
+    /// The node a writer found, with its lock if it was free (taken while pinned, no count),
+    /// else counted, to wait for the lock unpinned.
+    #[inline]
+    fn found(node: table::Pinned<'_>) -> Found {
+        node.try_lock().unwrap_or_else(|| node.counted())
+    }
+}
+
 impl Pairs for Writes<'_> {
-    type Handle = Arc<Node>;
+    type Handle = Found;
     type Guard<'h>
         = Locked<'h>
     where
@@ -337,116 +368,99 @@ impl Pairs for Writes<'_> {
         self.0.id
     }
 
-    /// Lock-free first look: a duplicate is refused here, at the instant of the lookup; an
-    /// absent token gets a new node holding the arriving participant, inserted only if the
+    /// Lock-free first look: a duplicate is refused here, at the load of the token's word;
+    /// an absent token gets a new node holding the arriving participant, inserted only if the
     /// token is still absent (invariant 1). No one has seen that node, so no lock.
+    #[inline]
     fn find_for_register<R: Role>(
         &self,
         token: Token,
         arriving: &mut Option<StdArc<R::Me>>,
-    ) -> Vacancy<Arc<Node>> {
-        let found = self.0.table.get_or_insert(
+    ) -> Vacancy<Found> {
+        let entry = self.0.table.get_or_insert(
             token,
             || {
-                let mut state = State::default();
-                *R::mine_mut(&mut state.pair) = arriving.take();
-                state
+                let mut pair = Pair::<Strong>::default();
+                *R::mine_mut(&mut pair) = arriving.take();
+                pair
             },
-            |seen| R::mine(seen).is_some(),
+            |node| (node.node().word().present() & bit::<R>() == 0).then(|| Writes::found(node)),
         );
-        match found {
-            Found::Inserted => {
+        match entry {
+            Entry::Inserted => {
                 // Counted once inserted, while the register is still in flight (the invariant
-                // of `counts`): a register that loses the insert and then fails is never counted.
+                // of `counts`): a register that loses the insert and then fails is never
+                // counted.
                 R::mine(&self.0.counts).increment();
                 Vacancy::Inserted
             }
-            Found::Present { node, seen, state } => {
-                if let Some(mut state) = state {
+            Entry::Present(found, back) => {
+                if let Some(mut pair) = back {
                     // Lost the insert to another register of the token: take it back.
-                    *arriving = R::mine_mut(&mut state.pair).take();
+                    *arriving = R::mine_mut(&mut pair).take();
                 }
-                if seen {
-                    Vacancy::Taken
-                } else {
-                    Vacancy::At(node)
-                }
+                found.map_or(Vacancy::Taken, Vacancy::At)
             }
         }
     }
 
     /// Lock-free first look: nothing on this side is `not-registered`, at that instant.
-    fn find_for_unregister<R: Role>(&self, token: Token) -> Option<Arc<Node>> {
-        match self.0.table.get(token, |seen| R::mine(seen).is_some()) {
-            Some((node, true)) => Some(node),
-            _ => None,
-        }
+    #[inline]
+    fn find_for_unregister<R: Role>(&self, token: Token) -> Option<Found> {
+        self.0
+            .table
+            .get(token, |node| {
+                (node.node().word().present() & bit::<R>() != 0).then(|| Writes::found(node))
+            })
+            .flatten()
     }
 
     /// From inside a callback of this registry the lock is only tried: the thread may hold
     /// another token's lock, and waiting here could close a cycle with a callback of this
     /// token waiting for that one.
-    fn lock<'h>(&'h self, node: &'h Arc<Node>) -> Lock<Locked<'h>> {
-        let state = if self.0.id.in_callback() {
-            node.try_lock()
-        } else {
-            Some(node.lock())
-        };
-        match state {
+    #[inline]
+    fn lock<'h>(&'h self, found: &'h Found) -> Lock<Locked<'h>> {
+        match found.lock(|| !self.0.id.in_callback()) {
             None => Lock::Reentrant,
             // Emptied and removed since the lookup (invariant 2): start over.
-            Some(state) if state.retired => Lock::Retry,
+            Some(locked) if locked.is_retired() => Lock::Retry,
             // Invariant 3: from here until the guard drops, the node is ours to change.
-            Some(state) => Lock::Held(Locked { node, state }),
+            Some(locked) => Lock::Held(locked),
         }
     }
 
+    #[inline]
     fn look<R: Role, T>(
         &self,
         guard: &Locked<'_>,
-        token: Token,
+        _: Token,
         f: impl FnOnce(bool, Option<&R::Partner>) -> T,
     ) -> T {
-        let (taken, partner) = (
-            R::mine(&guard.state.pair).is_some(),
-            R::partner(&guard.state.pair).as_deref(),
-        );
-        // Invariant 4: a live node with our side free has the other side.
-        debug_assert!(
-            taken || partner.is_some(),
-            "token {token}: a live node with no participant"
-        );
-        f(taken, partner)
+        guard.look::<R, _>(|mine, partner| f(mine.is_some(), partner))
     }
 
+    #[inline]
     fn store<R: Role>(&self, guard: &mut Locked<'_>, _: Token, me: StdArc<R::Me>) {
+        // Counted while the register is in flight, before the guard's release publishes it.
         R::mine(&self.0.counts).increment();
-        // The strong reference is stored before the snapshot is published (invariant 5).
-        *R::mine_mut(&mut guard.state.pair) = Some(me);
-        self.0.table.publish(guard.node, &guard.state);
+        guard.store::<R>(me);
     }
 
+    #[inline]
     fn take<R: Role, T>(
         &self,
         guard: &mut Locked<'_>,
         _: Token,
         f: impl FnOnce(&R::Me, Option<&R::Partner>) -> T,
     ) -> Option<(StdArc<R::Me>, T)> {
-        let state = &mut *guard.state;
-        let me = R::mine_mut(&mut state.pair).take()?;
-        // `me` stays alive on this stack until the snapshot without it is published or the
-        // node removed (invariant 5); the callbacks run with the old snapshot published.
-        let done = f(&me, R::partner(&state.pair).as_deref());
-        if state.is_empty() {
-            // The last participant: retire the node and remove it, in one critical section
-            // (invariant 2).
-            state.retired = true;
-            self.0.table.remove(guard.node);
-        } else {
-            self.0.table.publish(guard.node, state);
-        }
+        // The callbacks run while readers still see `me`; then it is withdrawn and moved out
+        // (invariant 4). An emptied node stays for the token's next register.
+        let taken = guard.take::<R, _>(f)?;
         // Uncounted after it is unpublished (the invariant of `counts`).
         R::mine(&self.0.counts).decrement();
-        Some((me, done))
+        if !guard.is_taken::<ProducerRole>() && !guard.is_taken::<ConsumerRole>() {
+            self.0.note_emptied();
+        }
+        Some(taken)
     }
 }

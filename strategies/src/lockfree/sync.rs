@@ -1,85 +1,157 @@
 //! The synchronization primitives of [`lockfree`](super), switched on `cfg(loom)`.
 //!
-//! Everything the backend's own concurrency is built from comes through here: the per-token
-//! lock, the `Arc` that keeps a token's node alive and the table's atomic pointers (the
-//! population counters are plain statistics, outside the model). Under `--cfg loom` they
-//! are loom's, so the loom models in `strategies/tests/loom.rs` explore every interleaving of
-//! them; otherwise they are parking_lot's lock (never poisoned, one byte) and std's atomics.
+//! Everything the backend's own concurrency is built from comes through here: the `Arc` that
+//! keeps a token's node alive while a writer waits for its lock, the atomics of the lists and
+//! of each node's state word, the cells that hold a token's participants, and how a writer
+//! waits for a token's lock. Under `--cfg loom` they are loom's, so the loom models in
+//! `strategies/tests/loom.rs` explore every interleaving of them (and loom's cells check that
+//! no participant slot is written while another thread reads it); otherwise they are std's,
+//! with waiters parked on the state word's address by parking_lot_core.
 //!
 //! The participants' own `Arc`s are always std's: they come from the
-//! [`Registry`](bypass_registry::Registry) API and are not part of the modelled state.
+//! [`Registry`](bypass_registry::Registry) API. The population counters are plain statistics,
+//! outside the model.
 
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::Arc;
-    pub(crate) use std::sync::atomic::{AtomicPtr, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-    /// A guard of [`Mutex`].
-    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+    /// A cell written only by the holder of a token's lock, read by it and by readers the
+    /// state word admits (see `slot.rs`). Loom's `UnsafeCell` API, so that both builds share
+    /// the code that touches it.
+    #[derive(Debug, Default)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
-    /// A mutex that is never poisoned: a panic under it cannot wedge a token.
-    #[derive(Debug)]
-    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
-
-    impl<T> Mutex<T> {
-        pub(crate) fn new(value: T) -> Mutex<T> {
-            Mutex(parking_lot::Mutex::new(value))
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> UnsafeCell<T> {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
         }
 
-        /// Waits for the lock.
-        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0.lock()
+        /// The value, out of the cell.
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner()
         }
 
-        /// Takes the lock if it is free, without waiting.
-        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            self.0.try_lock()
+        /// Calls `f` with a pointer to read the value through.
+        #[inline]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
         }
 
-        /// The value, through an exclusive borrow: no locking.
-        pub(crate) fn get_mut(&mut self) -> &mut T {
-            self.0.get_mut()
+        /// Calls `f` with a pointer to change the value through.
+        #[inline]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
+    /// Spins this many rounds for a token's lock before parking: a register or unregister
+    /// without callbacks holds it for well under a microsecond.
+    const SPINS: u32 = 64;
+
+    /// Waits on `word` while `blocked` says the lock is held: spins a little, then (once
+    /// `announce` has flagged a parked waiter in the word) parks until `wake` is called for
+    /// `word`. Returns to retry the lock whenever it may have been released.
+    #[cold]
+    #[allow(unsafe_code)] // parking_lot_core's park
+    pub(crate) fn wait(
+        word: &AtomicUsize,
+        spins: &mut u32,
+        announce: impl FnOnce() -> bool,
+        still_blocked: impl Fn() -> bool,
+    ) {
+        if *spins < SPINS {
+            *spins += 1;
+            if *spins < SPINS / 2 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+            return;
+        }
+        if !announce() {
+            return;
+        }
+        let key = std::ptr::from_ref(word).addr();
+        // Safety: `key` is the address of the word, which outlives the park (the caller holds
+        // the node it belongs to); the callbacks neither panic nor call into parking_lot_core.
+        unsafe {
+            parking_lot_core::park(
+                key,
+                still_blocked,
+                || {},
+                |_, _| {},
+                parking_lot_core::DEFAULT_PARK_TOKEN,
+                None,
+            );
+        }
+    }
+
+    /// A load in a wait loop: the hardware makes every store visible in time.
+    #[inline]
+    pub(crate) fn latest(word: &AtomicUsize, order: Ordering) -> usize {
+        word.load(order)
+    }
+
+    /// One round of a busy wait that lasts nanoseconds (a reader leaving a participant slot).
+    #[inline]
+    pub(crate) fn spin() {
+        std::hint::spin_loop();
+    }
+
+    /// Wakes one waiter parked on `word`; `last` runs (inside the park queue's lock) if no
+    /// other waiter is left, to clear the word's parked flag.
+    #[cold]
+    #[allow(unsafe_code)] // parking_lot_core's unpark
+    pub(crate) fn wake(word: &AtomicUsize, last: impl FnOnce()) {
+        let key = std::ptr::from_ref(word).addr();
+        let mut last = Some(last);
+        // Safety: the callback neither panics nor calls into parking_lot_core.
+        unsafe {
+            parking_lot_core::unpark_one(key, |result| {
+                if !result.have_more_threads {
+                    if let Some(last) = last.take() {
+                        last();
+                    }
+                }
+                parking_lot_core::DEFAULT_UNPARK_TOKEN
+            });
         }
     }
 }
 
 #[cfg(loom)]
 mod imp {
-    use std::sync::{PoisonError, TryLockError};
-
+    pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::Arc;
-    pub(crate) use loom::sync::atomic::{AtomicPtr, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-    /// A guard of [`Mutex`].
-    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    /// Under loom, a waiter never parks: it yields, so that loom runs the lock holder.
+    pub(crate) fn wait(
+        _: &AtomicUsize,
+        _: &mut u32,
+        _: impl FnOnce() -> bool,
+        _: impl Fn() -> bool,
+    ) {
+        loom::thread::yield_now();
+    }
 
-    /// loom's mutex, with poisoning ignored as parking_lot's lock does.
-    #[derive(Debug)]
-    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    /// A load in a wait loop, under loom: a read-modify-write, which reads the latest value
+    /// (a plain load may return a stale one each time, and loom would explore a wait that
+    /// never ends, which no hardware does).
+    pub(crate) fn latest(word: &AtomicUsize, order: Ordering) -> usize {
+        word.fetch_add(0, order)
+    }
 
-    impl<T> Mutex<T> {
-        pub(crate) fn new(value: T) -> Mutex<T> {
-            Mutex(loom::sync::Mutex::new(value))
-        }
+    /// Under loom, a busy wait yields, so that loom runs the thread waited for.
+    pub(crate) fn spin() {
+        loom::thread::yield_now();
+    }
 
-        /// Waits for the lock.
-        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0.lock().unwrap_or_else(PoisonError::into_inner)
-        }
-
-        /// Takes the lock if it is free, without waiting.
-        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            match self.0.try_lock() {
-                Ok(guard) => Some(guard),
-                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(TryLockError::WouldBlock) => None,
-            }
-        }
-
-        /// The value, through an exclusive borrow: no locking.
-        pub(crate) fn get_mut(&mut self) -> &mut T {
-            self.0.get_mut().unwrap_or_else(PoisonError::into_inner)
-        }
+    /// Never called under loom: no waiter announces itself.
+    pub(crate) fn wake(_: &AtomicUsize, _: impl FnOnce()) {
+        unreachable!("no waiter parks under loom");
     }
 }
 

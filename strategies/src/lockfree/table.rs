@@ -1,327 +1,565 @@
-//! The token table of [`lockfree`](super): a lock-free hash table from token to [`Node`], and
-//! the only module of the crate with `unsafe` code, behind the safe methods of [`Table`].
+//! The token table of [`lockfree`](super): a lock-free, growing hash table from token to
+//! [`Node`], and the module with the backend's `unsafe` code, behind the safe methods of
+//! [`Table`], [`Pinned`], [`Found`] and [`Locked`].
 //!
-//! # Structure
-//! - A fixed **directory** of chunk pointers, sized once at construction; each **chunk** is an
-//!   array of bucket heads, allocated on first use by a compare-and-swap (the loser frees its
-//!   copy) and kept until the table is dropped. No resize ever happens, so no operation ever
-//!   waits for another to move entries.
-//! - Each **bucket** is a Harris–Michael lock-free linked list of nodes sorted by hash. The hash
-//!   ([`TokenHash`]) is a bijection of the token, so the hash alone identifies a token in a
-//!   list. A node is removed in two steps: *marked* (the low bit of its `next` pointer set,
-//!   which freezes that pointer and is the removal's linearization point), then *unlinked* by
-//!   whichever traversal gets its predecessor's compare-and-swap through first; that thread
-//!   retires it.
-//! - Each **node** is one token's presence: its hash, the per-token lock with the strong
-//!   references ([`State`]), and an atomic pointer to the current [`Snapshot`] that readers
-//!   use. The node is reference counted (the sync facade's `Arc`): the list holds one count,
-//!   given up when the node is unlinked; a writer that found the node holds another across its
-//!   callbacks.
+//! # Structure: a split-ordered list
+//! One Harris–Michael lock-free linked list holds every node, sorted by **split-order key**
+//! (the token's hash with its bits reversed, low bit set), with a **sentinel** link per
+//! initialized bucket (key: the bucket index reversed, low bit clear) marking where that
+//! bucket's nodes start (Shalev and Shavit, "Split-ordered lists", 2006). A **directory** of
+//! segments (segment `s` holds buckets `2^(s-1) .. 2^s`, allocated on first use) points at
+//! the sentinels. The table **grows** by one atomic increment of its bucket count, whenever
+//! nodes outnumber buckets twice: no entry ever moves, a new bucket is initialized by the first
+//! writer that needs it (one sentinel inserted after its parent bucket's), and a reader that
+//! meets an uninitialized bucket starts from its nearest initialized ancestor instead. So a
+//! lookup walks about one node at any population, and nothing ever waits for a resize.
+//!
+//! The hash ([`TokenHash`]) is a bijection of the token; a link also keeps the token, so that
+//! (key, token) identifies a node even where two hashes differ only in the bit the key drops.
+//!
+//! # Nodes stay
+//! A token's node holds its state word and its two participant slots (see `slot.rs`). When
+//! the token's last participant leaves, the node **stays**: the token's next register finds
+//! and reuses it, so a token that cycles allocates nothing. Empty nodes are removed **lazily**:
+//! an insert removes every empty, unlocked node it walks past on its way to its place in the
+//! list (claim with one compare-and-swap, mark, unlink, retire), and [`Table::sweep`] removes
+//! them all. Empty nodes hold no participant reference and count towards the load factor, so
+//! memory stays bounded by the peak number of tokens.
+//!
+//! A node is removed in two steps: *marked* (the low bit of its `next` pointer set, which
+//! freezes that pointer), then *unlinked* by whichever traversal gets its predecessor's
+//! compare-and-swap through first; that thread retires it. Sentinels are never removed.
 //!
 //! # Memory reclamation
-//! Nodes and snapshots may still be read by a thread that loaded a pointer to them before they
-//! were unlinked or replaced. Such a thread is *pinned* (crossbeam-epoch): the list's count of an
-//! unlinked node, and a replaced snapshot, are released only once every thread pinned at the
-//! time has unpinned. Pins are short: no guard is held across a callback or a lock wait. Under
-//! `--cfg loom`, pinning does nothing and retired objects are kept until the table is dropped,
-//! which is safe and lets loom check the list's own atomics.
+//! A thread that walks the list is *pinned* (crossbeam-epoch) for the walk. An unlinked node
+//! gives up the list's count of it (nodes are reference counted: the list holds one count, a
+//! writer waiting for the token's lock holds another) only once every thread pinned at the
+//! time has unpinned. A writer that finds its token's lock free while pinned takes it and
+//! unpins: a locked node that is not retired cannot be removed (invariant 2 of `slot.rs`), so
+//! it needs no count; only a writer that has to wait counts the node and waits unpinned. No pin
+//! is held across a callback or a lock wait.
+//!
+//! Under `--cfg loom`, pinning registers with a modelled collector ([`epoch`] below): retired
+//! nodes are kept with the epoch they were retired in and released when no guard pinned before
+//! then is alive, and a node released there for the last time is poisoned rather than freed,
+//! so that a later read through a stale pointer fails the model instead of reading freed
+//! memory.
 //!
 //! # Invariants
-//! - **(T1)** A pointer read from a bucket head or a `next` field, by a thread pinned since
-//!   before the read, points to a node whose list count has not been released: nodes are
-//!   retired only after being unlinked, and released only after every pin that could have seen
-//!   them.
+//! - **(T1)** A pointer read from a bucket slot or a `next` field, by a thread pinned since
+//!   before the read, points to a link that is not freed: sentinels live as long as the table,
+//!   and a node's list count is released only after it was unlinked and every pin that could
+//!   have seen it is gone.
 //! - **(T2)** A node is unlinked at most once, by the compare-and-swap that moves its
 //!   predecessor's pointer past it; only that thread retires it. Once marked, a node's `next`
 //!   never changes again, so following it still leads into the list.
-//! - **(T3)** A node's `seen` is never null; a replaced snapshot is retired by the thread that
-//!   swapped it out, once.
-//! - **(T4)** Nodes and chunks are never reused while reachable: a node is inserted once and
-//!   never again after removal, so a compare-and-swap on a pointer never suffers ABA within a
-//!   pin.
+//! - **(T3)** A node is marked only after its word was claimed empty and retired (invariant 2
+//!   of `slot.rs`); sentinels are never marked.
+//! - **(T4)** A link enters the list once and is never reinserted, so a compare-and-swap on a
+//!   pointer never suffers ABA within a pin.
 
-// The unsafe code of the crate: raw pointers between nodes, reclaimed by epochs. Every block
-// says why it is sound; the methods of `Table` and `Node` are safe to call in any order.
+// The unsafe code of the crate: raw pointers between links, reclaimed by epochs, and the
+// participant slots the state word guards. Every block says why it is sound.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::fmt;
 use std::hash::Hasher;
-use std::ptr;
+use std::ptr::{self, NonNull};
+use std::sync::Arc as StdArc;
 
 use bypass_registry::Token;
+use bypass_registry::pair::{Hold, Pair, Role, Strong};
 
-use super::slot::{Snapshot, State};
-use super::sync::{Arc, AtomicPtr, Mutex, MutexGuard, Ordering};
+use super::slot::{self, Word};
+use super::sync::{Arc, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
 
-/// Bucket heads per chunk: `1 << CHUNK_BITS`. Under loom, one bucket in all, so that every
-/// token of a model shares one list and the list's races are explored.
+/// Nodes per bucket, on average, past which the table doubles its buckets.
+const LOAD: usize = 2;
+
+/// Buckets of a new table: `1 << INITIAL_BITS`. Under loom, one, so that every token of a
+/// model starts in one list and the growth to two buckets is part of the model.
 #[cfg(not(loom))]
-const CHUNK_BITS: u32 = 8;
+const INITIAL_BITS: usize = 4;
 #[cfg(loom)]
-const CHUNK_BITS: u32 = 0;
+const INITIAL_BITS: usize = 0;
 
-/// Default number of buckets: 65,536 (256 chunks of 256, a 2 KiB directory; 2 KiB more per
-/// chunk in use). Lists stay short up to a few hundred thousand tokens (100,000 tokens: 1.5 a
-/// bucket on average).
+/// The most buckets a table grows to: `1 << MAX_BITS` (one under loom's two).
 #[cfg(not(loom))]
-const DEFAULT_BUCKET_BITS: u32 = 16;
+const MAX_BITS: usize = 40;
 #[cfg(loom)]
-const DEFAULT_BUCKET_BITS: u32 = 0;
+const MAX_BITS: usize = 1;
 
-/// The most buckets a table gets, however large its requested capacity: 2^24 (a 512 KiB
-/// directory).
-const MAX_BUCKET_BITS: u32 = 24;
+/// Directory segments: segment 0 holds bucket 0, segment `s >= 1` buckets `2^(s-1) .. 2^s`.
+const SEGMENTS: usize = MAX_BITS + 1;
 
-/// One token in the table.
-pub(crate) struct Node {
-    hash: u64,
-    /// The next node of the bucket's list; the low bit set marks this node removed.
-    next: AtomicPtr<Node>,
-    /// The current snapshot (T3): owned by the node, replaced by `Table::publish`.
-    seen: AtomicPtr<Snapshot>,
-    /// The token's lock and the strong references to its participants.
-    lock: Mutex<State>,
+/// The part of a sentinel and of a node that the list is made of.
+#[repr(C)]
+struct Link {
+    /// Split-order key: odd for a node, even for a sentinel.
+    key: u64,
+    /// The token of a node; 0 for a sentinel (tokens are nonzero).
+    token: u64,
+    /// The next link; the low bit set marks this (node) link removed.
+    next: AtomicPtr<Link>,
+    /// Set (under loom) when the collector released the node's last count: poisoned.
+    #[cfg(loom)]
+    poisoned: std::sync::atomic::AtomicBool,
 }
 
-impl Node {
-    /// Waits for the token's lock.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.lock.lock()
-    }
-
-    /// Takes the token's lock if no one holds it.
-    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, State>> {
-        self.lock.try_lock()
-    }
-
-    /// A counted reference to this node, which was reached from a list while `_guard` was
-    /// pinned: it keeps the node alive after the guard is dropped.
-    fn to_arc(&self, _guard: &epoch::Guard<'_>) -> Arc<Node> {
-        let node: *const Node = self;
-        // Safety: the node was reached from the list while pinned, so the list's count of it is
-        // not released yet (T1): its strong count is at least one, and it came from
-        // `Arc::into_raw` (in `get_or_insert`), as `increment_strong_count` requires.
-        unsafe {
-            Arc::increment_strong_count(node);
-            Arc::from_raw(node)
+impl Link {
+    fn new(key: u64, token: u64) -> Link {
+        Link {
+            key,
+            token,
+            next: AtomicPtr::new(ptr::null_mut()),
+            #[cfg(loom)]
+            poisoned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// The current snapshot, valid while `_guard` is held.
-    fn snapshot<'g>(&self, _guard: &'g epoch::Guard<'_>) -> &'g Snapshot {
-        let seen = self.seen.load(Ordering::Acquire);
-        // Safety: `seen` is never null (T3) and was published by a `Release` swap or at the
-        // node's creation before the node was reachable; a replaced snapshot is released only
-        // after every guard pinned before the swap is dropped, and `_guard` was pinned before
-        // this load, so the snapshot outlives `'g`.
-        unsafe { &*seen }
+    /// Whether this link sorts before (key, token).
+    #[inline]
+    fn before(&self, key: u64, token: u64) -> bool {
+        (self.key, self.token) < (key, token)
+    }
+
+    #[inline]
+    fn is(&self, key: u64, token: u64) -> bool {
+        self.key == key && self.token == token
+    }
+
+    /// Fails a loom model that reached a released node.
+    #[inline]
+    fn check(&self) {
+        #[cfg(loom)]
+        assert!(
+            !self.poisoned.load(std::sync::atomic::Ordering::Relaxed),
+            "a node was used after the collector released it"
+        );
     }
 }
 
-impl Drop for Node {
+/// A [`Hold`] of the participant slots of a node.
+struct Slots;
+
+impl Hold for Slots {
+    type Of<T: ?Sized + 'static> = UnsafeCell<Option<StdArc<T>>>;
+}
+
+/// A [`Hold`] of each side's presence bit.
+struct Bits;
+
+impl Hold for Bits {
+    type Of<T: ?Sized + 'static> = usize;
+}
+
+const SIDES: Pair<Bits> = Pair {
+    producer: slot::PRODUCER,
+    consumer: slot::CONSUMER,
+};
+
+/// The presence bit of `R`'s side.
+#[inline]
+pub(crate) fn bit<R: Role>() -> usize {
+    *R::mine(&SIDES)
+}
+
+/// One token in the table: its link in the list, its state word and its participant slots.
+#[repr(C)]
+pub(crate) struct Node {
+    /// First, so that a pointer to the link is a pointer to the node.
+    link: Link,
+    word: Word,
+    slots: Pair<Slots>,
+}
+
+impl Node {
+    /// The token's state word.
+    #[inline]
+    pub(crate) fn word(&self) -> &Word {
+        self.link.check();
+        &self.word
+    }
+
+    /// A clone of `R`'s participant, if that side is present: the word admits this thread as a
+    /// reader of the slot for the clone.
+    #[inline]
+    pub(crate) fn read<R: Role>(&self) -> Option<StdArc<R::Me>> {
+        if !self.word().enter(bit::<R>()) {
+            return None;
+        }
+        // Safety: admitted as a reader, the slot is not written until this thread leaves
+        // (invariant 4 of `slot.rs`), and it holds the participant (invariant 3).
+        let participant = R::mine(&self.slots).with(|slot| unsafe { (*slot).clone() });
+        self.word.leave();
+        debug_assert!(participant.is_some(), "a present side with an empty slot");
+        participant
+    }
+}
+
+// Safety: the slots are read and written only as the node's word allows (invariants 3 and 4
+// of `slot.rs`: one writer, the lock holder, and readers that only clone), and they hold
+// participants, which are `Send + Sync`; everything else in a node is atomic.
+unsafe impl Send for Node {}
+// Safety: as above.
+unsafe impl Sync for Node {}
+
+/// A node reached from the list by a thread pinned for `'g`.
+#[derive(Clone, Copy)]
+pub(crate) struct Pinned<'g> {
+    node: &'g Node,
+}
+
+impl<'g> Pinned<'g> {
+    /// The node, valid while pinned.
+    #[inline]
+    pub(crate) fn node(self) -> &'g Node {
+        self.node
+    }
+
+    /// Takes the token's lock if it is free and the node not retired: the node then stays
+    /// in the table, and so alive, until the lock is released, with no count and no pin.
+    #[inline]
+    pub(crate) fn try_lock(self) -> Option<Found> {
+        let word = self.node.word();
+        if !word.try_lock() {
+            return None;
+        }
+        if word.is_retired() {
+            word.unlock(0);
+            return None;
+        }
+        Some(Found {
+            node: NonNull::from(self.node),
+            _count: None,
+            held: Cell::new(true),
+        })
+    }
+
+    /// A counted reference to the node, to wait for its lock unpinned.
+    pub(crate) fn counted(self) -> Found {
+        let node: *const Node = self.node;
+        // Safety: the node was reached from the list while pinned, so the list's count of it
+        // is not released yet (T1): its strong count is at least one, and it came from
+        // `Arc::into_raw` (in `get_or_insert`), as `increment_strong_count` requires.
+        let count = unsafe {
+            Arc::increment_strong_count(node);
+            Arc::from_raw(node)
+        };
+        Found {
+            node: NonNull::from(self.node),
+            _count: Some(count),
+            held: Cell::new(false),
+        }
+    }
+}
+
+/// A token's node found by a writer: with its lock already held (taken while pinned), or
+/// with a count that keeps it alive while the writer waits for the lock.
+pub(crate) struct Found {
+    node: NonNull<Node>,
+    /// The count, if the lock was not taken while pinned.
+    _count: Option<Arc<Node>>,
+    /// Whether this thread holds the lock and has not handed it to a [`Locked`] yet.
+    held: Cell<bool>,
+}
+
+impl Found {
+    #[inline]
+    fn node(&self) -> &Node {
+        // Safety: either `count` keeps the node alive, or this thread holds its lock (`held`,
+        // or a `Locked` borrowing `self`) and it is not retired, so it stays in the list
+        // (invariant 2 of `slot.rs`) and the list's count keeps it (T1).
+        unsafe { self.node.as_ref() }
+    }
+
+    /// The token's lock: handed over if already held, else waited for (`wait`) or only tried
+    /// (`None` if busy). The node may have been retired meanwhile: see [`Locked::is_retired`].
+    #[inline]
+    pub(crate) fn lock(&self, wait: impl FnOnce() -> bool) -> Option<Locked<'_>> {
+        if !self.held.replace(false) {
+            let word = self.node().word();
+            if wait() {
+                word.lock();
+            } else if !word.try_lock() {
+                return None;
+            }
+        }
+        Some(Locked {
+            node: self.node(),
+            publish: 0,
+        })
+    }
+}
+
+impl Drop for Found {
     fn drop(&mut self) {
-        let seen = self.seen.load(Ordering::Relaxed);
-        // Safety: the node is being dropped, so no one can read `seen` any more; it came from
-        // `Box::into_raw` and was never retired (a retired snapshot is no longer `seen`).
-        drop(unsafe { Box::from_raw(seen) });
+        if self.held.get() {
+            self.node().word().unlock(0);
+        }
+    }
+}
+
+/// A token's lock, held: its participants to read and change. Dropping it releases the lock
+/// and publishes what [`Locked::store`] stored.
+pub(crate) struct Locked<'n> {
+    node: &'n Node,
+    /// Presence bits stored under the lock, set when it is released.
+    publish: usize,
+}
+
+impl Locked<'_> {
+    /// Whether the node was retired before this thread locked it: start over.
+    #[inline]
+    pub(crate) fn is_retired(&self) -> bool {
+        self.node.word.is_retired()
+    }
+
+    /// Whether `R`'s side is taken.
+    #[inline]
+    pub(crate) fn is_taken<R: Role>(&self) -> bool {
+        (self.node.word.present() | self.publish) & bit::<R>() != 0
+    }
+
+    /// Calls `f` with `R`'s participant and its partner, as registered.
+    #[inline]
+    pub(crate) fn look<R: Role, T>(
+        &self,
+        f: impl FnOnce(Option<&R::Me>, Option<&R::Partner>) -> T,
+    ) -> T {
+        let (mine, partner) = R::split(&self.node.slots);
+        mine.with(|mine| {
+            partner.with(|partner| {
+                // Safety: only the lock holder writes a slot (invariant 3 of `slot.rs`), and
+                // this thread is it: nothing writes them during `f`, and readers only read.
+                unsafe { f((*mine).as_deref(), (*partner).as_deref()) }
+            })
+        })
+    }
+
+    /// Stores `me` on `R`'s side, free: readers see it once the lock is released.
+    #[inline]
+    pub(crate) fn store<R: Role>(&mut self, me: StdArc<R::Me>) {
+        debug_assert!(!self.is_taken::<R>(), "store on a taken side");
+        // Safety: the lock is held and the side's bit is clear, so no reader is admitted to
+        // this slot (invariant 4 of `slot.rs`) and no one else writes it (invariant 3).
+        R::mine(&self.node.slots).with_mut(|slot| unsafe { *slot = Some(me) });
+        self.publish |= bit::<R>();
+    }
+
+    /// Takes `R`'s participant out, after calling `f` with it and its partner while readers
+    /// still see it; `None` if that side is empty.
+    #[inline]
+    pub(crate) fn take<R: Role, T>(
+        &mut self,
+        f: impl FnOnce(&R::Me, Option<&R::Partner>) -> T,
+    ) -> Option<(StdArc<R::Me>, T)> {
+        debug_assert!(self.publish == 0, "take after store under one lock");
+        if !self.is_taken::<R>() {
+            return None;
+        }
+        let done = self.look::<R, _>(|me, partner| f(me.expect("a present side"), partner));
+        self.node.word.withdraw(bit::<R>());
+        // Safety: the lock is held, the side's bit is clear and its readers have left
+        // (`withdraw`): no one else touches the slot (invariants 3 and 4 of `slot.rs`).
+        let me = R::mine(&self.node.slots).with_mut(|slot| unsafe { (*slot).take() });
+        Some((me.expect("a present side"), done))
+    }
+}
+
+impl Drop for Locked<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.node.word.unlock(self.publish);
     }
 }
 
 /// What [`Table::get_or_insert`] did.
-pub(crate) enum Found<R> {
-    /// The token had no node: one holding the new state was inserted.
+pub(crate) enum Entry<T> {
+    /// The token had no node: one holding the new participant was inserted.
     Inserted,
-    /// The token has a node.
-    Present {
-        /// The node, kept alive by this count.
-        node: Arc<Node>,
-        /// What the caller's `f` said of its snapshot.
-        seen: R,
-        /// The state the caller's `make` made, if it was called: not inserted, handed back.
-        state: Option<State>,
-    },
+    /// The token has a node: what `present` said of it, and the participant `make` made,
+    /// if it was called (another thread inserted the token first), handed back.
+    Present(T, Option<Pair<Strong>>),
 }
 
-/// An array of bucket heads.
-struct Chunk {
-    buckets: Box<[AtomicPtr<Node>]>,
-}
-
-impl Chunk {
-    fn new() -> Chunk {
-        Chunk {
-            buckets: (0..1usize << CHUNK_BITS)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
-        }
-    }
-}
-
-/// A lock-free map from token to [`Node`]. See the [module documentation](self).
+/// A lock-free, growing map from token to [`Node`]. See the [module documentation](self).
 pub(crate) struct Table {
     hasher: TokenHash,
-    /// Chunk pointers, null until first used; `directory.len()` is a power of two.
-    directory: Box<[AtomicPtr<Chunk>]>,
-    /// Where retired objects wait (only under loom; the real collector is global).
-    retired: epoch::Retired,
+    /// Bucket 0's sentinel, the head of the list.
+    head: NonNull<Link>,
+    /// Segment pointers, null until first used (see [`SEGMENTS`]).
+    directory: Box<[AtomicPtr<AtomicPtr<Link>>]>,
+    /// The table has `1 << bits` buckets.
+    bits: AtomicUsize,
+    /// Nodes in the list (live or empty, not yet unlinked): the load the buckets carry.
+    nodes: AtomicUsize,
+    collector: epoch::Collector,
 }
 
-impl Table {
-    /// An empty table with buckets enough for `capacity` tokens, one list node each on
-    /// average, and at least the default 65,536.
-    pub(crate) fn with_capacity(capacity: usize) -> Table {
-        let wanted = capacity
-            .checked_next_power_of_two()
-            .map_or(usize::BITS, usize::trailing_zeros);
-        Table::with_bucket_bits(wanted.clamp(DEFAULT_BUCKET_BITS, MAX_BUCKET_BITS))
-    }
+// Safety: the raw `head` is owned by the table, like the links it leads to; they are shared
+// between threads only through atomics, as the invariants above describe.
+unsafe impl Send for Table {}
+// Safety: as above.
+unsafe impl Sync for Table {}
 
-    /// An empty table of `1 << bucket_bits` buckets (at least one chunk's worth).
-    fn with_bucket_bits(bucket_bits: u32) -> Table {
-        let chunks = 1usize << bucket_bits.saturating_sub(CHUNK_BITS);
-        Table {
+impl Table {
+    /// An empty table with buckets enough for `capacity` tokens at its load factor; it grows
+    /// past that as needed.
+    pub(crate) fn with_capacity(capacity: usize) -> Table {
+        let wanted = (capacity / LOAD)
+            .checked_next_power_of_two()
+            .map_or(MAX_BITS, |n| n.trailing_zeros() as usize);
+        let head = NonNull::from(Box::leak(Box::new(Link::new(0, 0))));
+        let table = Table {
             hasher: TokenHash::new(),
-            directory: (0..chunks)
+            head,
+            directory: (0..SEGMENTS)
                 .map(|_| AtomicPtr::new(ptr::null_mut()))
                 .collect(),
-            retired: epoch::Retired::new(),
-        }
+            bits: AtomicUsize::new(wanted.clamp(INITIAL_BITS, MAX_BITS)),
+            nodes: AtomicUsize::new(0),
+            collector: epoch::Collector::new(),
+        };
+        table
+            .slot(0, true)
+            .expect("allocated on demand")
+            .store(head.as_ptr(), Ordering::Release);
+        table
     }
 
-    /// Calls `f` with the token's current snapshot, or `None` if the token has no node. The
-    /// snapshot is pinned only for the duration of `f`: `f` must not block.
+    /// Calls `f` with the token's node, or `None`. The node is pinned only for the duration
+    /// of `f`: `f` must not block.
     #[inline]
-    pub(crate) fn read<R>(&self, token: Token, f: impl FnOnce(Option<&Snapshot>) -> R) -> R {
-        let guard = epoch::pin(&self.retired);
-        let hash = self.hasher.hash(token);
-        let node = self.find(hash, &guard);
-        f(node.map(|node| node.snapshot(&guard)))
+    pub(crate) fn read<T>(&self, token: Token, f: impl FnOnce(Option<&Node>) -> T) -> T {
+        let guard = self.collector.pin();
+        f(self.find(token, &guard).map(Pinned::node))
     }
 
-    /// The token's node, with what `f` says of its current snapshot, or `None` if the token
-    /// has no node. The returned `Arc` keeps the node alive without pinning.
+    /// Calls `f` with the token's node, pinned, or returns `None` if the token has none.
     #[inline]
-    pub(crate) fn get<R>(
+    pub(crate) fn get<T>(&self, token: Token, f: impl FnOnce(Pinned<'_>) -> T) -> Option<T> {
+        let guard = self.collector.pin();
+        self.find(token, &guard).map(f)
+    }
+
+    /// Calls `present` with the token's node, pinned; or, if the token has none, inserts a
+    /// new node holding the participants `make` returns (at least one). No allocation when
+    /// the token is present at first look. If another thread inserts the token between the
+    /// look and the insert, `present` gets its node and the participants are handed back.
+    pub(crate) fn get_or_insert<T>(
         &self,
         token: Token,
-        f: impl FnOnce(&Snapshot) -> R,
-    ) -> Option<(Arc<Node>, R)> {
-        let guard = epoch::pin(&self.retired);
-        let hash = self.hasher.hash(token);
-        let node = self.find(hash, &guard)?;
-        let seen = f(node.snapshot(&guard));
-        Some((node.to_arc(&guard), seen))
-    }
-
-    /// The token's node, with what `f` says of its snapshot; or, if the token has none, a new
-    /// node holding the state that `make` returns, inserted. One pin, and no allocation when
-    /// the token is present at first look. If another thread inserts the token between the look
-    /// and the insert, its node is returned, with the state `make` made (`Some`) handed back.
-    /// The state must not be empty: the snapshot readers see is taken from it.
-    pub(crate) fn get_or_insert<R>(
-        &self,
-        token: Token,
-        make: impl FnOnce() -> State,
-        f: impl FnOnce(&Snapshot) -> R,
-    ) -> Found<R> {
-        let guard = epoch::pin(&self.retired);
-        let hash = self.hasher.hash(token);
-        if let Some(node) = self.find(hash, &guard) {
-            let seen = f(node.snapshot(&guard));
-            return Found::Present {
-                node: node.to_arc(&guard),
-                seen,
-                state: None,
-            };
+        make: impl FnOnce() -> Pair<Strong>,
+        present: impl FnOnce(Pinned<'_>) -> T,
+    ) -> Entry<T> {
+        let guard = self.collector.pin();
+        if let Some(node) = self.find(token, &guard) {
+            return Entry::Present(present(node), None);
         }
-        let state = make();
-        let seen = Box::into_raw(Box::new(state.snapshot()));
+        let hash = self.hasher.hash(token);
+        let (key, token) = (node_key(hash), token.get());
+        let pair = make();
+        let bits = (usize::from(pair.producer.is_some()) * slot::PRODUCER)
+            | (usize::from(pair.consumer.is_some()) * slot::CONSUMER);
+        debug_assert!(bits != 0, "a node is inserted with a participant");
         let new = Arc::into_raw(Arc::new(Node {
-            hash,
-            next: AtomicPtr::new(ptr::null_mut()),
-            seen: AtomicPtr::new(seen),
-            lock: Mutex::new(state),
+            link: Link::new(key, token),
+            word: Word::new(bits),
+            slots: Pair {
+                producer: UnsafeCell::new(pair.producer),
+                consumer: UnsafeCell::new(pair.consumer),
+            },
         }))
         .cast_mut();
-        let head = self.bucket(hash, true).expect("allocated on demand");
+        let start = self.start_init(self.bucket_of(hash), &guard);
         loop {
-            let (prev, curr) = self.search(head, hash, &guard);
+            let (prev, curr) = self.search(start, key, token, true, &guard);
             // Safety: `curr`, when not null, was reached while pinned (T1).
-            if let Some(node) = unsafe { curr.as_ref() }.filter(|node| node.hash == hash) {
+            if let Some(link) = unsafe { curr.as_ref() }.filter(|link| link.is(key, token)) {
                 // Another thread inserted the token first. Ours was never published, so this
-                // is its only count: take the state back out of it.
+                // is its only count: take the participants back out of it.
                 // Safety: `new` came from `Arc::into_raw` above and was never shared.
                 let ours = unsafe { Arc::from_raw(new) };
-                let Ok(mut ours) = Arc::try_unwrap(ours) else {
+                let Ok(ours) = Arc::try_unwrap(ours) else {
                     unreachable!("an unpublished node has one owner")
                 };
-                let state = std::mem::take(ours.lock.get_mut());
-                let seen = f(node.snapshot(&guard));
-                return Found::Present {
-                    node: node.to_arc(&guard),
-                    seen,
-                    state: Some(state),
+                let Node { slots, .. } = ours;
+                let pair = Pair {
+                    producer: slots.producer.into_inner(),
+                    consumer: slots.consumer.into_inner(),
                 };
+                // Safety: a link with a nonzero token is a node's, the first field of the
+                // `repr(C)` node.
+                let node = unsafe { &*ptr::from_ref(link).cast::<Node>() };
+                return Entry::Present(present(Pinned { node }), Some(pair));
             }
             // Safety: `new` is ours alone until the compare-and-swap below publishes it.
-            unsafe { (*new).next.store(curr, Ordering::Relaxed) };
+            unsafe { (*new).link.next.store(curr, Ordering::Relaxed) };
             if prev
-                .compare_exchange(curr, new, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(curr, new.cast(), Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                return Found::Inserted;
+                self.grow_for(self.nodes.fetch_add(1, Ordering::Relaxed) + 1);
+                return Entry::Inserted;
             }
         }
     }
 
-    /// Makes `state` what readers of `node` see, from now on.
-    pub(crate) fn publish(&self, node: &Node, state: &State) {
-        let new = Box::into_raw(Box::new(state.snapshot()));
-        let guard = epoch::pin(&self.retired);
-        let old = node.seen.swap(new, Ordering::AcqRel);
-        // Safety: `old` is no longer reachable from the node; a reader that loaded it was
-        // pinned before this swap, and the deferred drop runs only after such pins are gone.
-        // This thread swapped it out, so it is retired once (T3).
-        unsafe { guard.defer(Retire::Snapshot(old)) };
+    /// The nodes in the list, live or empty.
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.load(Ordering::Relaxed)
     }
 
-    /// Removes `node` from the table: marks it, then unlinks it. Readers that start afterwards
-    /// do not find it. Removing a node twice, or one of another table, does nothing more.
-    pub(crate) fn remove(&self, node: &Node) {
-        let guard = epoch::pin(&self.retired);
-        let mut next = node.next.load(Ordering::Acquire);
-        loop {
-            if is_marked(next) {
-                return;
-            }
-            match node.next.compare_exchange_weak(
-                next,
-                marked(next),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => next = actual,
-            }
-        }
-        // A search up to the node's hash unlinks every marked node before that point, this one
-        // included (or finds it already unlinked by another traversal).
-        if let Some(head) = self.bucket(node.hash, false) {
-            self.search(head, node.hash, &guard);
+    /// Removes every empty, unlocked node, as inserts do for the nodes they walk past.
+    pub(crate) fn sweep(&self) {
+        let guard = self.collector.pin();
+        // Safety: the head is a sentinel, alive as long as the table.
+        let head = unsafe { self.head.as_ref() };
+        self.search(head, u64::MAX, u64::MAX, true, &guard);
+    }
+
+    /// Doubles the buckets if `nodes` outgrew them: one compare-and-swap, nothing moves.
+    #[inline]
+    fn grow_for(&self, nodes: usize) {
+        let bits = self.bits.load(Ordering::Relaxed);
+        if bits < MAX_BITS && nodes > LOAD << bits {
+            // A lost race means another thread grew it.
+            let _ =
+                self.bits
+                    .compare_exchange(bits, bits + 1, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
 
-    /// The bucket head of `hash`, allocating its chunk if `allocate`; `None` if the chunk was
-    /// never allocated (so the bucket is empty).
-    fn bucket(&self, hash: u64, allocate: bool) -> Option<&AtomicPtr<Node>> {
-        let slot = &self.directory[(hash >> CHUNK_BITS) as usize & (self.directory.len() - 1)];
-        let mut chunk = slot.load(Ordering::Acquire);
-        if chunk.is_null() {
+    /// The bucket of `hash` at the current size.
+    #[inline]
+    fn bucket_of(&self, hash: u64) -> usize {
+        let bits = self.bits.load(Ordering::Relaxed);
+        (hash as usize) & ((1usize << bits) - 1)
+    }
+
+    /// The directory slot of bucket `b`, allocating its segment if `allocate`; `None` if the
+    /// segment was never allocated (so the bucket is uninitialized).
+    #[inline]
+    fn slot(&self, b: usize, allocate: bool) -> Option<&AtomicPtr<Link>> {
+        let (segment, offset, len) = match b {
+            0 => (0, 0, 1),
+            _ => {
+                let s = (usize::BITS - b.leading_zeros()) as usize;
+                (s, b ^ (1 << (s - 1)), 1 << (s - 1))
+            }
+        };
+        let entry = &self.directory[segment];
+        let mut slots = entry.load(Ordering::Acquire);
+        if slots.is_null() {
             if !allocate {
                 return None;
             }
-            let new = Box::into_raw(Box::new(Chunk::new()));
-            chunk = match slot.compare_exchange(
+            let new: Box<[AtomicPtr<Link>]> =
+                (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect();
+            let new = Box::into_raw(new).cast::<AtomicPtr<Link>>();
+            slots = match entry.compare_exchange(
                 ptr::null_mut(),
                 new,
                 Ordering::AcqRel,
@@ -329,75 +567,156 @@ impl Table {
             ) {
                 Ok(_) => new,
                 Err(winner) => {
-                    // Safety: `new` lost the race and was never shared.
-                    drop(unsafe { Box::from_raw(new) });
+                    // Safety: `new` lost the race and was never shared; it is the slice of
+                    // `len` slots made above.
+                    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(new, len)) });
                     winner
                 }
             };
         }
-        // Safety: a published chunk is freed only when the table is dropped, and `&self` keeps
-        // the table alive for the returned borrow.
-        let chunk = unsafe { &*chunk };
-        Some(&chunk.buckets[hash as usize & ((1 << CHUNK_BITS) - 1)])
+        // Safety: a published segment holds `len` slots and is freed only when the table is
+        // dropped; `&self` keeps the table alive for the returned borrow.
+        Some(unsafe { &*slots.add(offset) })
     }
 
-    /// The unmarked node of `hash`, if the list has one. Read-only: it follows marked nodes'
+    /// The sentinel to start a walk for bucket `b` from: its own if initialized, else its
+    /// nearest initialized ancestor's (which precedes it in the list). Allocates nothing.
+    #[inline]
+    fn start<'g>(&'g self, mut b: usize, _guard: &'g epoch::Guard<'_>) -> &'g Link {
+        loop {
+            if let Some(slot) = self.slot(b, false) {
+                let sentinel = slot.load(Ordering::Acquire);
+                if !sentinel.is_null() {
+                    // Safety: sentinels are freed only with the table (T1).
+                    return unsafe { &*sentinel };
+                }
+            }
+            b = parent(b);
+        }
+    }
+
+    /// Bucket `b`'s sentinel, inserting it (after its parent's, initialized first) if the
+    /// bucket is not initialized yet.
+    fn start_init<'g>(&'g self, b: usize, guard: &'g epoch::Guard<'_>) -> &'g Link {
+        let slot = self.slot(b, true).expect("allocated on demand");
+        let sentinel = slot.load(Ordering::Acquire);
+        if !sentinel.is_null() {
+            // Safety: sentinels are freed only with the table (T1).
+            return unsafe { &*sentinel };
+        }
+        let parent = self.start_init(parent(b), guard);
+        let key = (b as u64).reverse_bits();
+        let new = Box::into_raw(Box::new(Link::new(key, 0)));
+        let sentinel = loop {
+            let (prev, curr) = self.search(parent, key, 0, false, guard);
+            // Safety: `curr`, when not null, was reached while pinned (T1).
+            if unsafe { curr.as_ref() }.is_some_and(|link| link.is(key, 0)) {
+                // Another thread initialized the bucket first.
+                // Safety: `new` was never shared.
+                drop(unsafe { Box::from_raw(new) });
+                break curr;
+            }
+            // Safety: `new` is ours alone until the compare-and-swap below publishes it.
+            unsafe { (*new).next.store(curr, Ordering::Relaxed) };
+            if prev
+                .compare_exchange(curr, new, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                break new;
+            }
+        };
+        // A lost race stored the same sentinel: a bucket has one in the list.
+        let _ = slot.compare_exchange(
+            ptr::null_mut(),
+            sentinel,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        // Safety: in the list, and sentinels are freed only with the table (T1).
+        unsafe { &*sentinel }
+    }
+
+    /// The token's node, if the list has it unmarked. Read-only: it follows marked nodes'
     /// frozen `next` pointers (T2) rather than unlinking them.
-    fn find<'g>(&self, hash: u64, _guard: &'g epoch::Guard<'_>) -> Option<&'g Node> {
-        let mut curr = self.bucket(hash, false)?.load(Ordering::Acquire);
-        while !curr.is_null() {
-            // Safety: reached from the list while `_guard` is pinned (T1).
-            let node = unsafe { &*curr };
-            let next = node.next.load(Ordering::Acquire);
-            if node.hash >= hash {
-                return (node.hash == hash && !is_marked(next)).then_some(node);
+    #[inline]
+    fn find<'g>(&'g self, token: Token, guard: &'g epoch::Guard<'_>) -> Option<Pinned<'g>> {
+        let hash = self.hasher.hash(token);
+        let (key, token) = (node_key(hash), token.get());
+        let mut curr = self
+            .start(self.bucket_of(hash), guard)
+            .next
+            .load(Ordering::Acquire);
+        loop {
+            // Safety: reached from the list while pinned (T1).
+            let link = unsafe { curr.as_ref() }?;
+            link.check();
+            let next = link.next.load(Ordering::Acquire);
+            if !link.before(key, token) {
+                if !link.is(key, token) || is_marked(next) {
+                    return None;
+                }
+                // Safety: a link with a nonzero token is a node's, the first field of the
+                // `repr(C)` node, and lives as long as the link.
+                let node = unsafe { &*ptr::from_ref(link).cast::<Node>() };
+                return Some(Pinned { node });
             }
             curr = unmarked(next);
         }
-        None
     }
 
-    /// Harris–Michael search: the link to change for `hash` and the first unmarked node at or
-    /// after `hash` (null at the end), unlinking and retiring the marked nodes on the way.
+    /// Harris–Michael search from the sentinel `start`: the link to change for (key, token)
+    /// and the first unmarked link at or after it (null at the end), unlinking and retiring
+    /// the marked nodes on the way; with `reclaim`, also claiming and removing the empty,
+    /// unlocked nodes it passes.
     fn search<'g>(
         &'g self,
-        head: &'g AtomicPtr<Node>,
-        hash: u64,
+        start: &'g Link,
+        key: u64,
+        token: u64,
+        reclaim: bool,
         guard: &'g epoch::Guard<'_>,
-    ) -> (&'g AtomicPtr<Node>, *mut Node) {
+    ) -> (&'g AtomicPtr<Link>, *mut Link) {
         'retry: loop {
-            let mut prev = head;
+            let mut prev = &start.next;
             let mut curr = prev.load(Ordering::Acquire);
             loop {
-                if curr.is_null() {
-                    return (prev, curr);
-                }
                 // Safety: reached from the list while pinned (T1).
-                let node: &'g Node = unsafe { &*curr };
-                let next = node.next.load(Ordering::Acquire);
+                let Some(link) = (unsafe { curr.as_ref() }) else {
+                    return (prev, curr);
+                };
+                link.check();
+                let next = link.next.load(Ordering::Acquire);
                 if is_marked(next) {
                     // Unlink the removed node; if `prev` changed, start over.
-                    match prev.compare_exchange(
-                        curr,
-                        unmarked(next),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    ) {
-                        Ok(_) => {
-                            // Safety: this compare-and-swap unlinked `curr` (T2): no new
-                            // traversal can reach it, the pinned ones are waited for, and
-                            // no one else retires it.
-                            unsafe { guard.defer(Retire::Node(curr)) };
-                            curr = unmarked(next);
-                            continue;
-                        }
-                        Err(_) => continue 'retry,
+                    if prev
+                        .compare_exchange(curr, unmarked(next), Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
+                        continue 'retry;
                     }
+                    self.nodes.fetch_sub(1, Ordering::Relaxed);
+                    // Safety: this compare-and-swap unlinked the node (T2, T3: only nodes are
+                    // marked): no new traversal can reach it, the pinned ones are waited for,
+                    // and no one else retires it.
+                    unsafe { guard.defer(curr.cast()) };
+                    curr = unmarked(next);
+                    continue;
                 }
-                if node.hash >= hash {
+                if !link.before(key, token) {
                     return (prev, curr);
                 }
-                prev = &node.next;
+                if reclaim && link.token != 0 {
+                    // Safety: a link with a nonzero token is a node's (see `find`).
+                    let node = unsafe { &*ptr::from_ref(link).cast::<Node>() };
+                    if node.word.retire_if_empty() {
+                        // Claimed: mark it (T3), release its lock, and unlink it on the next
+                        // round of this loop.
+                        mark(&link.next);
+                        node.word.unlock(0);
+                        continue;
+                    }
+                }
+                prev = &link.next;
                 curr = next;
             }
         }
@@ -406,24 +725,28 @@ impl Table {
 
 impl Drop for Table {
     fn drop(&mut self) {
-        for chunk in self.directory.iter() {
-            let chunk = chunk.load(Ordering::Acquire);
-            if chunk.is_null() {
-                continue;
-            }
-            // Safety: `&mut self`: no other thread uses the table; the chunk came from
-            // `Box::into_raw` and is freed only here.
-            let chunk = unsafe { Box::from_raw(chunk) };
-            for head in chunk.buckets.iter() {
-                let mut curr = head.load(Ordering::Acquire);
-                while !curr.is_null() {
-                    // Safety: every node still in a list (marked or not) holds the list's
-                    // count, which is released here and nowhere else (unlinked nodes are not
-                    // in a list: their count is in the retired garbage).
-                    let node = unsafe { Arc::from_raw(curr.cast_const()) };
-                    curr = unmarked(node.next.load(Ordering::Acquire));
-                    drop(node);
+        let mut curr = self.head.as_ptr();
+        while !curr.is_null() {
+            // Safety: `&mut self`: no other thread uses the table. Every link still in the
+            // list (marked or not) is freed here and nowhere else: a sentinel (token 0) is a
+            // `Box`, a node holds the list's count (unlinked nodes are not in the list: their
+            // count is with the collector).
+            unsafe {
+                let next = unmarked((*curr).next.load(Ordering::Acquire));
+                if (*curr).token == 0 {
+                    drop(Box::from_raw(curr));
+                } else {
+                    drop(Arc::from_raw(curr.cast_const().cast::<Node>()));
                 }
+                curr = next;
+            }
+        }
+        for (s, segment) in self.directory.iter().enumerate() {
+            let slots = segment.load(Ordering::Acquire);
+            if !slots.is_null() {
+                let len = if s == 0 { 1 } else { 1 << (s - 1) };
+                // Safety: allocated in `slot` as a slice of `len` slots, freed only here.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(slots, len)) });
             }
         }
     }
@@ -432,120 +755,223 @@ impl Drop for Table {
 impl fmt::Debug for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Table")
-            .field("buckets", &(self.directory.len() << CHUNK_BITS))
+            .field("buckets", &(1usize << self.bits.load(Ordering::Relaxed)))
+            .field("nodes", &self.nodes.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
-fn is_marked(ptr: *mut Node) -> bool {
+/// The split-order key of a node whose token hashes to `hash`: odd, so that it sorts after
+/// its bucket's sentinel.
+#[inline]
+fn node_key(hash: u64) -> u64 {
+    hash.reverse_bits() | 1
+}
+
+/// The bucket `b` splits from: `b` without its highest bit.
+#[inline]
+fn parent(b: usize) -> usize {
+    debug_assert!(b != 0, "bucket 0 has no parent");
+    b & !(1 << (usize::BITS - 1 - b.leading_zeros()))
+}
+
+/// Marks the node whose `next` this is as removed (T2, T3).
+fn mark(next: &AtomicPtr<Link>) {
+    let mut curr = next.load(Ordering::Acquire);
+    while let Err(now) =
+        next.compare_exchange(curr, marked(curr), Ordering::AcqRel, Ordering::Acquire)
+    {
+        curr = now;
+    }
+}
+
+fn is_marked(ptr: *mut Link) -> bool {
     ptr.addr() & 1 == 1
 }
 
-fn marked(ptr: *mut Node) -> *mut Node {
+fn marked(ptr: *mut Link) -> *mut Link {
     ptr.map_addr(|addr| addr | 1)
 }
 
-fn unmarked(ptr: *mut Node) -> *mut Node {
+fn unmarked(ptr: *mut Link) -> *mut Link {
     ptr.map_addr(|addr| addr & !1)
 }
 
-/// What a retired pointer needs once no reader can hold it.
-enum Retire {
-    /// An unlinked node: release the list's count.
-    Node(*mut Node),
-    /// A replaced snapshot: free it.
-    Snapshot(*mut Snapshot),
-}
-
-// Safety: a `Retire` is the only handle to what it points to (T2, T3); `Node` and `Snapshot`
-// are `Send + Sync`, so releasing them on another thread is sound.
-unsafe impl Send for Retire {}
-
-impl Retire {
-    /// # Safety
-    /// Runs once per retired pointer, after every thread that could have read it has unpinned.
-    unsafe fn run(self) {
-        match self {
-            // Safety: the list's count, from `Arc::into_raw` in `get_or_insert` (caller's contract).
-            Retire::Node(node) => drop(unsafe { Arc::from_raw(node.cast_const()) }),
-            // Safety: from `Box::into_raw` in `publish` or `get_or_insert` (caller's contract).
-            Retire::Snapshot(seen) => drop(unsafe { Box::from_raw(seen) }),
-        }
-    }
+/// Releases the list's count of an unlinked node.
+///
+/// # Safety
+/// Once per node, after every thread that could have reached it has unpinned.
+#[cfg(not(loom))]
+unsafe fn release(node: *mut Node) {
+    // Safety: the list's count, from `Arc::into_raw` in `get_or_insert` (caller's contract).
+    drop(unsafe { Arc::from_raw(node.cast_const()) });
 }
 
 #[cfg(not(loom))]
 mod epoch {
     use std::marker::PhantomData;
 
-    use super::Retire;
+    use super::Node;
 
     /// Nothing: crossbeam-epoch's global collector keeps the garbage.
     #[derive(Debug)]
-    pub(super) struct Retired;
+    pub(super) struct Collector;
 
-    impl Retired {
-        pub(super) fn new() -> Retired {
-            Retired
+    /// A pinned thread: what it loaded from the table stays valid until this is dropped.
+    pub(super) struct Guard<'a>(crossbeam_epoch::Guard, PhantomData<&'a Collector>);
+
+    impl Collector {
+        pub(super) fn new() -> Collector {
+            Collector
+        }
+
+        #[inline]
+        pub(super) fn pin(&self) -> Guard<'_> {
+            Guard(crossbeam_epoch::pin(), PhantomData)
         }
     }
 
-    /// A pinned thread: what it loaded from the table stays valid until this is dropped.
-    pub(super) struct Guard<'a>(crossbeam_epoch::Guard, PhantomData<&'a Retired>);
+    /// A raw node pointer, sent to whichever thread runs the deferred release.
+    struct Retired(*mut Node);
 
-    pub(super) fn pin(_: &Retired) -> Guard<'_> {
-        Guard(crossbeam_epoch::pin(), PhantomData)
-    }
+    // Safety: a retired node is reachable only through this pointer (T2); `Node` is `Send +
+    // Sync`, so releasing it on another thread is sound.
+    unsafe impl Send for Retired {}
 
     impl Guard<'_> {
-        /// Runs `retire` once every thread pinned now has unpinned.
+        /// Releases the list's count of `node` once every thread pinned now has unpinned.
         ///
         /// # Safety
-        /// No thread may reach the retired object except through a pin taken before this call.
-        pub(super) unsafe fn defer(&self, retire: Retire) {
-            // Safety: the caller's contract is what `defer_unchecked` needs; `Retire` is `Send`,
-            // so it may run on any thread.
-            unsafe { self.0.defer_unchecked(move || retire.run()) }
+        /// `node` was just unlinked, by this thread: no thread may reach it except through
+        /// a pin taken before this call.
+        pub(super) unsafe fn defer(&self, node: *mut Node) {
+            let retired = Retired(node);
+            // Safety: the caller's contract is what `defer_unchecked` and `release` need.
+            unsafe { self.0.defer_unchecked(move || super::release(retired.0)) }
         }
     }
 }
 
+/// Under loom: a collector with the contract of an epoch scheme, modelled. Each pin records
+/// the epoch it starts in; each retired node the epoch it was retired in, after which the
+/// epoch advances; a retired node is released once no guard pinned at or before its epoch is
+/// alive, checked at every unpin and every retire. A release that gives up a node's last
+/// count poisons the node and keeps it until the collector drops: a read through a stale
+/// pointer then fails the model (`Link::check`) instead of reading freed memory.
 #[cfg(loom)]
 mod epoch {
     use std::sync::Mutex;
 
-    use super::Retire;
+    use loom::sync::atomic::{Ordering, fence};
 
-    /// Under loom: every retired object, released when the table is dropped.
-    pub(super) struct Retired(Mutex<Vec<Retire>>);
+    use super::{Arc, Node};
 
-    impl Retired {
-        pub(super) fn new() -> Retired {
-            Retired(Mutex::new(Vec::new()))
-        }
+    #[derive(Default)]
+    struct State {
+        epoch: u64,
+        next_id: u64,
+        /// Live guards: (id, epoch pinned in).
+        pins: Vec<(u64, u64)>,
+        /// Retired nodes (as addresses) with the epoch they were retired in.
+        retired: Vec<(u64, usize)>,
+        /// Released nodes, poisoned.
+        quarantine: Vec<Arc<Node>>,
     }
 
-    /// Under loom: pins nothing, since nothing is released before the table is dropped.
-    pub(super) struct Guard<'a>(&'a Retired);
+    /// The table's collector. A std mutex, never held across a loom operation, so loom
+    /// never switches threads inside it.
+    pub(super) struct Collector(Mutex<State>);
 
-    pub(super) fn pin(retired: &Retired) -> Guard<'_> {
-        Guard(retired)
+    pub(super) struct Guard<'a> {
+        collector: &'a Collector,
+        id: u64,
+    }
+
+    impl Collector {
+        pub(super) fn new() -> Collector {
+            Collector(Mutex::new(State::default()))
+        }
+
+        /// Registers a guard, then a `SeqCst` fence, as a real pin stores its epoch and
+        /// fences: if the fence of a retire (below) comes first, this thread's loads see the
+        /// unlink that preceded it; if this one comes first, the retire sees this pin.
+        pub(super) fn pin(&self) -> Guard<'_> {
+            let id = {
+                let mut state = self.0.lock().unwrap();
+                let id = state.next_id;
+                state.next_id += 1;
+                let epoch = state.epoch;
+                state.pins.push((id, epoch));
+                id
+            };
+            fence(Ordering::SeqCst);
+            Guard {
+                collector: self,
+                id,
+            }
+        }
+
+        /// Releases what no live guard can still reach.
+        fn collect(&self) {
+            let ready: Vec<usize> = {
+                let mut state = self.0.lock().unwrap();
+                let oldest = state.pins.iter().map(|&(_, e)| e).min();
+                let (ready, kept) = std::mem::take(&mut state.retired)
+                    .into_iter()
+                    .partition(|&(e, _)| oldest.is_none_or(|oldest| e < oldest));
+                state.retired = kept;
+                ready.into_iter().map(|(_, node)| node).collect()
+            };
+            for node in ready {
+                // Safety: the list's count of a node retired once, from `Arc::into_raw` in
+                // `get_or_insert`, and no guard pinned before its retirement is alive.
+                let node = unsafe { Arc::from_raw(node as *const Node) };
+                if Arc::strong_count(&node) == 1 {
+                    node.link
+                        .poisoned
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.0.lock().unwrap().quarantine.push(node);
+                } else {
+                    drop(node);
+                }
+            }
+        }
     }
 
     impl Guard<'_> {
         /// # Safety
         /// As the real `defer`.
-        pub(super) unsafe fn defer(&self, retire: Retire) {
-            (self.0).0.lock().unwrap().push(retire);
+        pub(super) unsafe fn defer(&self, node: *mut Node) {
+            // The retire's fence, after the unlink (see `pin`).
+            fence(Ordering::SeqCst);
+            {
+                let mut state = self.collector.0.lock().unwrap();
+                let epoch = state.epoch;
+                state.retired.push((epoch, node as usize));
+                state.epoch += 1;
+            }
+            self.collector.collect();
         }
     }
 
-    impl Drop for Retired {
+    impl Drop for Guard<'_> {
         fn drop(&mut self) {
-            for retire in self.0.get_mut().unwrap().drain(..) {
-                // Safety: the table is gone, and with it every reader.
-                unsafe { retire.run() };
-            }
+            self.collector
+                .0
+                .lock()
+                .unwrap()
+                .pins
+                .retain(|&(id, _)| id != self.id);
+            self.collector.collect();
+        }
+    }
+
+    impl Drop for Collector {
+        fn drop(&mut self) {
+            // No guard is alive: release everything, then drop the poisoned nodes too.
+            self.collect();
+            let quarantine = std::mem::take(&mut self.0.get_mut().unwrap().quarantine);
+            drop(quarantine);
         }
     }
 }
@@ -616,6 +1042,7 @@ impl Hasher for TokenHasher {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use bypass_registry::pair::ProducerRole;
 
     #[test]
     fn aligned_tokens_spread_over_buckets() {
@@ -649,50 +1076,100 @@ mod tests {
 
     #[test]
     fn sizes_follow_capacity() {
-        let buckets = |t: &Table| t.directory.len() << CHUNK_BITS;
-        assert_eq!(buckets(&Table::with_capacity(0)), 1 << 16);
-        assert_eq!(buckets(&Table::with_capacity(100_000)), 1 << 17);
-        assert_eq!(buckets(&Table::with_capacity(usize::MAX)), 1 << 24);
+        let bits = |t: &Table| t.bits.load(Ordering::Relaxed);
+        assert_eq!(bits(&Table::with_capacity(0)), INITIAL_BITS);
+        assert_eq!(bits(&Table::with_capacity(100_000)), 16);
+        assert_eq!(bits(&Table::with_capacity(usize::MAX)), MAX_BITS);
+        assert_eq!(parent(1), 0);
+        assert_eq!(parent(6), 2);
+        assert_eq!(parent(13), 5);
+    }
+
+    /// Inserts `t` with a producer; whether it was absent.
+    fn insert(table: &Table, t: Token) -> bool {
+        matches!(table.get_or_insert(t, with_marker, |_| ()), Entry::Inserted)
+    }
+
+    /// Takes the producer of `t` out (leaving its node empty); whether there was one.
+    fn take(table: &Table, t: Token) -> bool {
+        let Some(found) = table.get(t, |pinned| pinned.counted()) else {
+            return false;
+        };
+        let mut locked = found.lock(|| true).expect("waited for");
+        !locked.is_retired() && locked.take::<ProducerRole, _>(|_, _| ()).is_some()
+    }
+
+    fn present(table: &Table, t: Token) -> bool {
+        table.read(t, |node| {
+            node.is_some_and(|node| node.word().present() != 0)
+        })
+    }
+
+    /// The list, walked from its head: sorted by (key, token) with no duplicate, and the
+    /// number of unmarked nodes in it.
+    fn check_list(table: &Table) -> usize {
+        let guard = table.collector.pin();
+        let mut curr = table.head.as_ptr();
+        let mut last = None;
+        let mut nodes = 0;
+        while !curr.is_null() {
+            // Safety: reached from the list while pinned.
+            let link = unsafe { &*curr };
+            let next = link.next.load(Ordering::Acquire);
+            if !is_marked(next) {
+                assert!(
+                    last < Some((link.key, link.token)),
+                    "out of order or duplicated"
+                );
+                last = Some((link.key, link.token));
+                nodes += usize::from(link.token != 0);
+            }
+            curr = unmarked(next);
+        }
+        drop(guard);
+        nodes
     }
 
     #[test]
-    fn insert_find_remove_many() {
-        // 200,000 tokens in 65,536 buckets: lists of several nodes, inserted and removed out of
-        // order.
+    fn grows_and_finds_through_growth() {
+        // 200,000 tokens from 16 buckets: the table doubles its buckets 14 times while they
+        // are inserted; every token stays findable, and emptied nodes are swept.
         let table = Table::with_capacity(0);
         let mut tokens: Vec<Token> = (1..=200_000u64).map(|i| Token::new(i).unwrap()).collect();
-        let insert = |t| table.get_or_insert(t, || with_marker(State::default()), |_| ());
         for &t in &tokens {
-            assert!(matches!(insert(t), Found::Inserted));
+            assert!(insert(&table, t));
         }
+        assert!(table.bits.load(Ordering::Relaxed) >= 16);
         for &t in &tokens {
-            assert!(matches!(insert(t), Found::Present { state: None, .. }));
-            assert!(table.read(t, |s| s.is_some()));
+            assert!(!insert(&table, t), "token {t} inserted twice");
+            assert!(present(&table, t));
         }
         tokens.reverse();
         for &t in tokens.iter().step_by(2) {
-            let (node, ()) = table.get(t, |_| ()).expect("present");
-            table.remove(&node);
-            table.remove(&node);
+            assert!(take(&table, t));
+            assert!(!take(&table, t));
         }
+        assert_eq!(
+            check_list(&table),
+            200_000,
+            "emptied nodes stay until swept"
+        );
+        table.sweep();
+        assert_eq!(check_list(&table), 100_000);
         for (i, &t) in tokens.iter().enumerate() {
-            assert_eq!(table.read(t, |s| s.is_some()), i % 2 == 1, "token {t}");
+            assert_eq!(present(&table, t), i % 2 == 1, "token {t}");
         }
     }
 
-    /// Many tokens in one bucket's list, inserted, removed and read from four threads at once,
-    /// with real epoch reclamation: every token ends present at most once, and lookups agree
-    /// with what the threads last did.
+    /// Tokens inserted, emptied, swept and read from four threads at once, with real epoch
+    /// reclamation, through the table's growth: the list stays sorted with each token at
+    /// most once, and lookups agree with what the threads last did.
     #[test]
-    fn one_crowded_list_under_contention() {
+    fn churn_under_contention() {
         use std::sync::atomic::AtomicBool;
 
-        let table = Table::with_bucket_bits(CHUNK_BITS);
-        let tokens: Vec<Token> = (1..)
-            .map(|i| Token::new(i).unwrap())
-            .filter(|&t| table.hasher.hash(t) & ((1 << CHUNK_BITS) - 1) == 0)
-            .take(24)
-            .collect();
+        let table = Table::with_capacity(0);
+        let tokens: Vec<Token> = (1..=96).map(|i| Token::new(i).unwrap()).collect();
         let done = AtomicBool::new(false);
         std::thread::scope(|s| {
             let writers: Vec<_> = (0..3u64)
@@ -700,19 +1177,30 @@ mod tests {
                     let (table, tokens) = (&table, &tokens);
                     s.spawn(move || {
                         let mut x = 0x2545_F491_4F6C_DD1D_u64 ^ w;
-                        for _ in 0..60_000 {
+                        for i in 0..60_000 {
                             x ^= x << 13;
                             x ^= x >> 7;
                             x ^= x << 17;
                             let t = tokens[(x % tokens.len() as u64) as usize];
                             if x & (1 << 40) == 0 {
-                                let _ = table.get_or_insert(
-                                    t,
-                                    || with_marker(State::default()),
-                                    |_| (),
-                                );
-                            } else if let Some((node, ())) = table.get(t, |_| ()) {
-                                table.remove(&node);
+                                if let Entry::Present((), None) =
+                                    table.get_or_insert(t, with_marker, |_| ())
+                                {
+                                    // Present: refill it if it is empty.
+                                    if let Some(found) = table.get(t, |p| p.counted()) {
+                                        let mut locked = found.lock(|| true).unwrap();
+                                        if !locked.is_retired()
+                                            && !locked.is_taken::<ProducerRole>()
+                                        {
+                                            locked.store::<ProducerRole>(marker());
+                                        }
+                                    }
+                                }
+                            } else {
+                                take(table, t);
+                            }
+                            if i % 1_000 == 0 {
+                                table.sweep();
                             }
                         }
                     })
@@ -721,8 +1209,11 @@ mod tests {
             let reader = s.spawn(|| {
                 while !done.load(Ordering::Relaxed) {
                     for &t in &tokens {
-                        table.read(t, |seen| {
-                            assert!(seen.is_none_or(|seen| seen.producer.is_some()));
+                        table.read(t, |node| {
+                            if let Some(node) = node {
+                                let p = node.read::<ProducerRole>();
+                                assert!(p.is_none() || node.link.token == t.get());
+                            }
                         });
                     }
                 }
@@ -733,76 +1224,66 @@ mod tests {
             done.store(true, Ordering::Relaxed);
             reader.join().unwrap();
         });
-        // The list is sorted and holds each token at most once.
-        let guard = epoch::pin(&table.retired);
-        let head = table.bucket(table.hasher.hash(tokens[0]), false).unwrap();
-        let mut curr = head.load(Ordering::Acquire);
-        let mut last = None;
-        while !curr.is_null() {
-            // Safety: reached from the list while pinned.
-            let node = unsafe { &*curr };
-            let next = node.next.load(Ordering::Acquire);
-            if !is_marked(next) {
-                assert!(
-                    last < Some(node.hash),
-                    "the list is out of order or has a duplicate"
-                );
-                last = Some(node.hash);
-            }
-            curr = unmarked(next);
-        }
-        drop(guard);
+        check_list(&table);
         for &t in &tokens {
-            let present = table.read(t, |seen| seen.is_some());
-            let again = table.get_or_insert(t, || with_marker(State::default()), |_| ());
-            assert_eq!(matches!(again, Found::Present { .. }), present, "token {t}");
+            let was = present(&table, t);
+            let inserted = insert(&table, t);
+            assert!(!(was && inserted), "token {t}: present, yet inserted again");
         }
     }
 
-    /// A reader in the middle of a lookup keeps the snapshot and the node it reached while
-    /// another thread replaces the snapshot, removes the node and reclaims all it can. Under
-    /// valgrind (`.ci/valgrind`), a snapshot or node freed without its epoch deferral is an
-    /// invalid read here, every run: the reader touches both after the writer is done.
+    /// A reader in the middle of a lookup keeps the node it reached while another thread
+    /// empties it, sweeps it out of the table and reclaims all it can. Under valgrind
+    /// (`.ci/valgrind`), a node freed without its epoch deferral is an invalid read here,
+    /// every run: the reader touches it after the writer is done.
     #[test]
     fn a_pinned_reader_keeps_what_it_reached() {
         use std::sync::mpsc;
 
         let table = Table::with_capacity(0);
         let t = Token::new(7).unwrap();
-        let _ = table.get_or_insert(t, || with_marker(State::default()), |_| ());
+        assert!(insert(&table, t));
         let (reached, wait_reached) = mpsc::channel();
         let (go, wait_go) = mpsc::channel();
         std::thread::scope(|s| {
             let table = &table;
             let reader = s.spawn(move || {
-                // `get` pins, hands `f` the snapshot, then counts a reference to the node.
-                table.get(t, |seen| {
+                table.get(t, |pinned| {
                     reached.send(()).unwrap();
                     wait_go.recv().unwrap();
-                    // The replaced snapshot is still readable: its producer is still there.
-                    seen.producer.as_ref().is_some_and(|p| p.weak_count() > 0)
+                    // Removed meanwhile, yet still readable: its link and its word.
+                    let node = pinned.node();
+                    (
+                        node.link.token,
+                        node.word().present(),
+                        node.read::<ProducerRole>().is_none(),
+                    )
                 })
             });
             wait_reached.recv().unwrap();
-            let (node, ()) = table.get(t, |_| ()).expect("inserted");
-            table.publish(&node, &with_marker(State::default()));
-            table.remove(&node);
-            drop(node);
+            assert!(take(table, t));
+            table.sweep();
+            assert!(table.get(t, |_| ()).is_none(), "swept");
             for _ in 0..64 {
                 crossbeam_epoch::pin().flush();
             }
             go.send(()).unwrap();
-            let (node, had_producer) = reader.join().unwrap().expect("the reader found the node");
-            assert!(had_producer);
-            assert_eq!(node.hash, table.hasher.hash(t));
+            let seen = reader.join().unwrap().expect("the reader found the node");
+            assert_eq!(seen, (t.get(), 0, true));
         });
-        assert!(!table.read(t, |seen| seen.is_some()));
+        assert!(!present(&table, t));
     }
 
-    fn with_marker(mut state: State) -> State {
-        // A state with a participant, as `get_or_insert` requires.
-        state.pair.producer = Some(std::sync::Arc::new(Marker));
-        state
+    fn marker() -> StdArc<dyn bypass_registry::Producer> {
+        StdArc::new(Marker)
+    }
+
+    fn with_marker() -> Pair<Strong> {
+        // A pair with a participant, as `get_or_insert` requires.
+        Pair {
+            producer: Some(marker()),
+            consumer: None,
+        }
     }
 
     struct Marker;
