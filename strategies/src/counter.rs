@@ -43,10 +43,9 @@ impl Striped {
         self.0[stripe()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Increments, and returns this thread's cell after it: a cheap local clock for work that
-    /// should run every so many increments of a thread.
-    pub(crate) fn increment_local(&self) -> isize {
-        self.0[stripe()].fetch_add(1, Ordering::Relaxed) + 1
+    /// Adds `n`.
+    pub(crate) fn add(&self, n: isize) {
+        self.0[stripe()].fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn decrement(&self) {

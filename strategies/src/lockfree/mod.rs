@@ -215,6 +215,7 @@ use bypass_registry::registration::{Lock, Pairs, Vacancy};
 use bypass_registry::{Consumer, Population, Producer, Registry, Token};
 
 use self::table::{Entry, Found, Locked, Node, Table, bit};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::counter::{self, Counts, Striped};
@@ -240,8 +241,9 @@ pub struct LockFree {
     swept_at: AtomicUsize,
 }
 
-/// A thread checks whether a sweep is due every this many nodes it empties.
-const SWEEP_CHECK: isize = 64;
+/// A thread counts the nodes it empties locally, and adds them to [`LockFree::note_emptied`]'s
+/// count (and checks whether a sweep is due) every this many.
+const SWEEP_CHECK: u32 = 64;
 
 /// The fewest emptied nodes worth a sweep of the whole list.
 const SWEEP_AFTER: usize = 1024;
@@ -280,9 +282,22 @@ impl LockFree {
     /// call, amortized. The thread that empties the node sweeps, with that node's lock held:
     /// the sweep never waits (it skips locked nodes), so only that token's writers wait for it.
     fn note_emptied(&self) {
-        if self.emptied.increment_local() % SWEEP_CHECK != 0 {
+        thread_local! {
+            // No destructor: usable while the thread's other locals are being destroyed.
+            static EMPTIED: Cell<u32> = const { Cell::new(0) };
+        }
+        // A thread-local tally, so the common case writes no shared or atomic memory; up to
+        // `SWEEP_CHECK - 1` empties a thread are counted late (or towards another registry of
+        // the thread's), which only shifts when a sweep runs.
+        let due = EMPTIED.with(|tally| {
+            let n = tally.get() + 1;
+            tally.set(n % SWEEP_CHECK);
+            n == SWEEP_CHECK
+        });
+        if !due {
             return;
         }
+        self.emptied.add(SWEEP_CHECK as isize);
         let emptied = self.emptied.get();
         let last = self.swept_at.load(Ordering::Relaxed);
         let due = emptied.saturating_sub(last) >= SWEEP_AFTER.max(self.table.len() / 2);
