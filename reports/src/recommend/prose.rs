@@ -46,7 +46,14 @@ impl Recommendation {
 
 /// The leader's two heaviest counted leads: `2.00× the ops/s and 1/4.0 the register p99.9`.
 fn leads(c: &Comparison, unit: &str) -> String {
-    let mut ahead: Vec<&MeasureMargin> = c.measures.iter().filter(|m| m.counted > 1.0).collect();
+    // A measure the leader leads as counted (in some scenario, beyond the ranges) but trails
+    // on the median over all its scenarios is not named as a lead: its ratio would read
+    // backwards.
+    let mut ahead: Vec<&MeasureMargin> = c
+        .measures
+        .iter()
+        .filter(|m| m.counted > 1.0 && m.ratio > 1.0)
+        .collect();
     ahead.sort_by(|a, b| (b.weight * b.counted.log2()).total_cmp(&(a.weight * a.counted.log2())));
     let parts: Vec<String> = ahead
         .iter()
@@ -60,6 +67,9 @@ fn leads(c: &Comparison, unit: &str) -> String {
             ),
         })
         .collect();
+    if parts.is_empty() {
+        return format!("a weighted lead of {}", format::ratio(c.margin));
+    }
     parts.join(" and ")
 }
 
