@@ -1,34 +1,11 @@
 //! `bypass replay` on virtio bus lines: alone, mixed with bypass lines, and malformed.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 use bypass_registry::bus::kit::BUS_TRACE;
 
 const BUS_OUT: &str = include_str!("../../registry/tests/data/bus.out");
 
-fn bypass(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bypass"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run bypass");
-    // bypass may stop reading at a bad line: a closed pipe here is its answer, not a failure.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn backend_names() -> Vec<String> {
-    let out = bypass(&["list", "--backends"], "");
-    assert!(out.status.success());
-    text(&out.stdout).lines().map(str::to_owned).collect()
-}
+mod common;
+use common::{backend_names, bypass_with_input as bypass, text};
 
 #[test]
 fn the_golden_bus_trace_replays_byte_identically_on_every_backend() {

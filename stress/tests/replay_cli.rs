@@ -1,32 +1,11 @@
 //! `bypass replay` and `bypass list` as a user runs them: output, exit status, errors.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 const PROTOCOL_OUT: &str = include_str!("../../registry/tests/data/protocol.out");
 
-fn bypass(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bypass"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run bypass");
-    // bypass may stop reading at a bad line: a closed pipe here is its answer, not a failure.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
+mod common;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn backend_names() -> Vec<String> {
-    let out = bypass(&["list", "--backends"], "");
-    assert!(out.status.success());
-    text(&out.stdout).lines().map(str::to_owned).collect()
-}
+use common::{backend_names, bypass_with_input as bypass, text};
+use std::process::{Command, Output, Stdio};
 
 #[test]
 fn list_backends_prints_names_alone() {

@@ -4,8 +4,9 @@
 // Each test file uses its own part of this module.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use bypass_reports::{Machine, Operation, Percentiles, RunResult, Scenario};
 
@@ -15,6 +16,27 @@ pub(crate) fn bypass(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run bypass")
+}
+
+/// Runs the built `bypass` with `args`, `stdin` on its standard input.
+pub(crate) fn bypass_with_input(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bypass"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bypass");
+    // bypass may stop reading at a bad line: a closed pipe here is its answer, not a failure.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+/// The backend names, as `bypass list --backends` prints them.
+pub(crate) fn backend_names() -> Vec<String> {
+    let out = bypass(&["list", "--backends"]);
+    assert!(out.status.success());
+    text(&out.stdout).lines().map(str::to_owned).collect()
 }
 
 /// Output as text.
