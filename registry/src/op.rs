@@ -114,12 +114,23 @@ pub struct Step {
 impl fmt::Display for Step {
     /// The replay output of this step, each line ending in a newline.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.op)?;
-        for event in &self.events {
-            writeln!(f, "  {event}")?;
-        }
-        writeln!(f, "  {}", self.outcome)
+        write_step(f, &self.op, &self.events, &self.outcome)
     }
+}
+
+/// A replayed step as a trace prints it, for the registry's steps and the bus's alike: the
+/// operation, then each callback and the outcome indented by two spaces, a line each.
+pub(crate) fn write_step(
+    f: &mut fmt::Formatter<'_>,
+    op: &dyn fmt::Display,
+    events: &[impl fmt::Display],
+    outcome: &dyn fmt::Display,
+) -> fmt::Result {
+    writeln!(f, "{op}")?;
+    for event in events {
+        writeln!(f, "  {event}")?;
+    }
+    writeln!(f, "  {outcome}")
 }
 
 /// How a participant behaves when called back: the faults the model knows.

@@ -233,10 +233,6 @@ pub struct Step {
 impl fmt::Display for Step {
     /// The replay output of this step, each line ending in a newline.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.op)?;
-        for event in &self.events {
-            writeln!(f, "  {event}")?;
-        }
-        writeln!(f, "  {}", self.outcome)
+        crate::op::write_step(f, &self.op, &self.events, &self.outcome)
     }
 }
