@@ -293,3 +293,60 @@ impl fmt::Display for Measure {
         f.pad(&self.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recommend::weights::{Measure, Stat};
+    use crate::recommend::{Basis, Recommendation, Verdict, Workload};
+    use crate::schema::Operation;
+
+    fn margin(measure: Measure, ratio: f64, counted: f64) -> MeasureMargin {
+        MeasureMargin {
+            measure,
+            weight: 1.0,
+            ratio,
+            counted,
+        }
+    }
+
+    fn won(measures: Vec<MeasureMargin>) -> Recommendation {
+        Recommendation {
+            workload: Workload::Delivery,
+            basis: Basis::Lookups,
+            candidates: Vec::new(),
+            excluded: Vec::new(),
+            verdict: Verdict::Winner {
+                backend: "sharded".into(),
+            },
+            comparison: Some(Comparison {
+                leader: "sharded".into(),
+                runner_up: "lockfree".into(),
+                measures,
+                margin: 1.5,
+                needed: 1.05,
+            }),
+            unmeasured: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_lead_named_is_a_lead_on_the_median() {
+        let p999 = Measure::Latency(Operation::Register, Stat::P999);
+        // Counted ahead (in one scenario) but behind on the median over the scenarios: not
+        // named as a lead, which would read "1/0.63".
+        let summary = won(vec![
+            margin(Measure::Throughput, 2.0, 2.0),
+            margin(p999, 0.63, 1.5),
+        ])
+        .summary();
+        assert!(
+            summary.starts_with("sharded: 2.00× the lookups/s of"),
+            "{summary}"
+        );
+        assert!(!summary.contains("1/0.63"), "{summary}");
+        // With no lead left to name, the weighted lead is said instead.
+        let summary = won(vec![margin(p999, 0.63, 1.5)]).summary();
+        assert!(summary.contains("a weighted lead of 1.50×"), "{summary}");
+    }
+}
