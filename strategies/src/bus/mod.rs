@@ -45,6 +45,7 @@
 //! }
 //! ```
 
+mod binding;
 pub mod lockfree;
 pub mod mutex_list;
 pub mod mutex_map;

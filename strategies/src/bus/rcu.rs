@@ -6,8 +6,11 @@
 //! Devices are spread over [`BUCKETS`] buckets by a hash of their key. Each bucket holds an
 //! immutable map from key to device slot behind an `ArcSwap`, and a writer mutex: a device
 //! registration or unregistration copies its bucket's map with the one change and publishes the
-//! copy. A read loads the bucket's current map and the slot's binding (an `ArcSwapOption`): no
-//! lock, no retry, no wait for a writer or a callback. The driver list is a snapshot as well.
+//! copy. A read loads the bucket's current map and the slot's binding (a few atomics under a
+//! sequence lock that a bind or unbind holds for a few stores): no lock, no wait for a
+//! callback. Each publication of a bucket is an arc-swap store, which visits every thread that
+//! ever loaded through arc-swap: with thousands of threads, that walk is most of a
+//! registration's cost. The driver list is a snapshot as well.
 //! The slots, the lock per device and the operations are those of every scalable bus (the
 //! private module `bus/scalable.rs`): only the index differs.
 //!

@@ -6,8 +6,9 @@
 //! # The pieces
 //! - A **device slot** per registered device: its key, its registration number (`seq`, the
 //!   device order), a **lock** over the device (`Arc<Device>`, taken out on unregister) and the
-//!   generation of the driver list its last offer saw (`seen`), and, for readers, the driver it
-//!   is bound to in an [`ArcSwapOption`] written only under the lock. The slot is locked
+//!   generation of the driver list its last offer saw (`seen`) and the driver it is bound to;
+//!   and, for readers, that binding as a [`Binding`] (the driver's generation and its name,
+//!   under a sequence lock) written only under the lock. The slot is locked
 //!   *before* it is inserted in the index, so the device's own offer is the first thing that
 //!   happens to it.
 //! - A **driver slot** per registered driver: its name, the driver, its `generation` (the
@@ -55,7 +56,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 use bypass_registry::bus::protocol::{self, BusId, Panics};
 use bypass_registry::bus::{
     BusPopulation, Device, Driver, DriverName, Key, Reentrant, RegisterDeviceResult,
@@ -63,6 +64,7 @@ use bypass_registry::bus::{
 };
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use super::binding::Binding;
 use crate::counter::Striped;
 
 /// Where a scalable bus keeps its device slots, by key. Its operations never call back and
@@ -86,8 +88,8 @@ pub(crate) struct DeviceSlot {
     /// Held across every callback about the device and every change of its binding.
     state: Mutex<DeviceState>,
     /// The driver it is bound to, for readers; written only under `state`'s lock.
-    bound_to: ArcSwapOption<DriverSlot>,
-    /// When it was bound (the bus's bind counter); written under the lock before `bound_to`.
+    binding: Binding,
+    /// When it was bound (the bus's bind counter); written under the lock before `binding`.
     bind_seq: AtomicU64,
 }
 
@@ -103,6 +105,8 @@ struct DeviceState {
     device: Option<Arc<Device>>,
     /// The generation of the driver list the device was last offered to.
     seen: u64,
+    /// The driver it is bound to.
+    driver: Option<Arc<DriverSlot>>,
 }
 
 /// A device locked by this thread, as the walks of [`protocol`] take it.
@@ -125,7 +129,8 @@ impl Deref for Locked<'_> {
 struct DriverSlot {
     name: DriverName,
     driver: Arc<dyn Driver>,
-    /// The driver list's generation when it registered.
+    /// The driver list's generation when it registered: unique to this registration of the
+    /// driver, never 0.
     generation: u64,
     gate: Gate,
     bound: Striped,
@@ -254,34 +259,35 @@ impl<I: DeviceIndex> Scalable<I> {
                 continue; // it left after the load: as if the offer came after its unregister
             };
             if protocol::probe(self.id, driver.name, &*driver.driver, device, panics) {
-                self.bind(slot, driver);
+                self.bind(slot, state, driver);
                 return;
             }
         }
     }
 
-    /// Records that the locked `slot` is bound to `driver` (whose pass the caller holds).
-    fn bind(&self, slot: &DeviceSlot, driver: &Arc<DriverSlot>) {
+    /// Records that `slot`, locked (`state`), is bound to `driver` (whose pass the caller
+    /// holds).
+    fn bind(&self, slot: &DeviceSlot, state: &mut DeviceState, driver: &Arc<DriverSlot>) {
         let seq = self.next_bind.fetch_add(1, Ordering::Relaxed);
         slot.bind_seq.store(seq, Ordering::Relaxed);
-        slot.bound_to.store(Some(Arc::clone(driver)));
+        slot.binding.set(Some((driver.name, driver.generation)));
+        state.driver = Some(Arc::clone(driver));
         driver.bound.increment();
         self.bound.increment();
     }
 
-    /// Records that the locked `slot` is unbound.
-    fn unbind(&self, slot: &DeviceSlot) {
-        if let Some(driver) = slot.bound_to.swap(None) {
+    /// Records that `slot`, locked (`state`), is unbound.
+    fn unbind(&self, slot: &DeviceSlot, state: &mut DeviceState) {
+        if let Some(driver) = state.driver.take() {
+            slot.binding.set(None);
             driver.bound.decrement();
             self.bound.decrement();
         }
     }
 
-    fn is_bound_to(slot: &DeviceSlot, driver: &Arc<DriverSlot>) -> bool {
-        slot.bound_to
-            .load()
-            .as_ref()
-            .is_some_and(|d| Arc::ptr_eq(d, driver))
+    /// Whether `slot` is bound to `driver`, as of now: no lock.
+    fn is_bound_to(slot: &DeviceSlot, driver: &DriverSlot) -> bool {
+        slot.binding.generation() == driver.generation
     }
 
     pub(crate) fn register_device(&self, device: Arc<Device>) -> RegisterDeviceResult {
@@ -295,8 +301,9 @@ impl<I: DeviceIndex> Scalable<I> {
             state: Mutex::new(DeviceState {
                 device: None,
                 seen: 0,
+                driver: None,
             }),
-            bound_to: ArcSwapOption::empty(),
+            binding: Binding::default(),
             bind_seq: AtomicU64::new(0),
         });
         // Locked before it is visible: its own offer comes first.
@@ -326,9 +333,9 @@ impl<I: DeviceIndex> Scalable<I> {
             return Err(UnregisterError::NotRegistered);
         };
         let mut panics = Panics::new();
-        if let Some(driver) = slot.bound_to.load_full() {
+        if let Some(driver) = state.driver.clone() {
             protocol::remove(self.id, driver.name, &*driver.driver, &device, &mut panics);
-            self.unbind(&slot);
+            self.unbind(&slot, &mut state);
         }
         self.index.remove(key);
         self.devices.decrement();
@@ -382,9 +389,14 @@ impl<I: DeviceIndex> Scalable<I> {
             &*slot.driver,
             || {
                 walk.find_map(|device| {
+                    // A device bound now is skipped without its lock: that instant is this
+                    // walk's step for it (only its lock holder binds or unbinds it).
+                    if device.binding.is_bound() {
+                        return None;
+                    }
                     let state = device.state.lock();
                     let offered = state.device.is_some()
-                        && device.bound_to.load().is_none()
+                        && state.driver.is_none()
                         && state.seen < slot.generation;
                     offered.then_some(Locked {
                         slot: device,
@@ -392,7 +404,7 @@ impl<I: DeviceIndex> Scalable<I> {
                     })
                 })
             },
-            |locked| self.bind(locked.slot, &slot),
+            |mut locked| self.bind(locked.slot, &mut locked.state, &slot),
             &mut panics,
         );
         panics.resume(Ok(()))
@@ -451,7 +463,7 @@ impl<I: DeviceIndex> Scalable<I> {
                     })
                 })
             },
-            |locked| self.unbind(locked.slot),
+            |mut locked| self.unbind(locked.slot, &mut locked.state),
             &mut panics,
         );
         let driver = Arc::clone(&slot.driver);
@@ -466,7 +478,7 @@ impl<I: DeviceIndex> Scalable<I> {
         let mut panics = Panics::new();
         for slot in self.devices_in_order() {
             let mut state = slot.state.lock();
-            if state.device.is_some() && slot.bound_to.load().is_none() {
+            if state.device.is_some() && state.driver.is_none() {
                 self.offer(&slot, &mut state, &mut panics);
             }
         }
@@ -474,9 +486,7 @@ impl<I: DeviceIndex> Scalable<I> {
     }
 
     pub(crate) fn driver_of(&self, key: Key) -> Option<DriverName> {
-        self.index
-            .read(key, |slot| slot.bound_to.load().as_ref().map(|d| d.name))
-            .flatten()
+        self.index.read(key, |slot| slot.binding.name()).flatten()
     }
 
     pub(crate) fn bound_count(&self, name: DriverName) -> Option<usize> {
