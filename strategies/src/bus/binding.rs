@@ -137,7 +137,6 @@ fn unpack(words: [u64; WORDS]) -> Option<DriverName> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
 
