@@ -137,7 +137,6 @@ fn unpack(words: [u64; WORDS]) -> Option<DriverName> {
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
 
     fn name(s: &str) -> DriverName {
