@@ -46,6 +46,7 @@
 //! ```
 
 mod binding;
+pub mod global;
 pub mod lockfree;
 pub mod mutex_list;
 pub mod mutex_map;
@@ -59,9 +60,10 @@ use bypass_registry::bus::Bus;
 
 use crate::Backend;
 
+pub use global::GlobalBus;
 pub use lockfree::LockFreeBus;
-pub use mutex_list::MutexListBus;
-pub use mutex_map::MutexMapBus;
+pub use mutex_list::{ListStore, MutexListBus};
+pub use mutex_map::{MapStore, MutexMapBus};
 pub use rcu::RcuBus;
 pub use sharded::ShardedBus;
 

@@ -1,6 +1,7 @@
-//! `mutex-map`: one re-entrant lock held for the whole call, as in `mutex-list`, with the
-//! devices indexed by key and the unbound devices indexed in device order, so no call scans the
-//! device list.
+//! `mutex-map`: one re-entrant lock held for the whole call, as in `mutex-list` (the
+//! global-lock bus of the private module `bus/global.rs`, over [`MapStore`]), with the devices
+//! indexed by key and the unbound devices indexed in device order, so no call scans the device
+//! list.
 //!
 //! # Design
 //! - Devices: a `HashMap` from key to entry (its registration number, the device, its binding
@@ -17,10 +18,10 @@
 //! the simpler index enough.
 //!
 //! # What it locks, and for how long
-//! One [`parking_lot::ReentrantMutex`], for the whole of every call, callbacks included, as in
-//! `mutex-list`: every call is serialized, a slow probe holds up the whole bus, reads included,
-//! and the callbacks of different devices never run in parallel. Each walk is therefore one
-//! instant: the whole bus is linearizable, not only each device.
+//! One re-entrant mutex, for the whole of every call, callbacks included, as in `mutex-list`:
+//! every call is serialized, a slow probe holds up the whole bus, reads included, and the
+//! callbacks of different devices never run in parallel. Each walk is therefore one instant:
+//! the whole bus is linearizable, not only each device.
 //!
 //! # Cost per call
 //! - `register_device`: a hash insert and an ordered insert (O(log n)), then the offer,
@@ -42,20 +43,29 @@
 //! instant), at any population: unlike `mutex-list`, no call grows linearly with the number of
 //! devices. It does not scale with threads: choose a scalable bus for storms.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use bypass_registry::bus::protocol::{self, BusId, Panics};
-use bypass_registry::bus::{
-    Bus, BusPopulation, Device, Driver, DriverName, Key, Reentrant, RegisterDeviceResult,
-    RegisterDriverResult, RegisterError, UnregisterError,
-};
-use parking_lot::ReentrantMutex;
+use bypass_registry::bus::{Device, Driver, DriverName, Key};
 
-/// A driver, as the driver order and a bound device keep it.
-type Binding = (DriverName, Arc<dyn Driver>);
+use super::global::{self, Binding, GlobalBus, Sealed};
+
+/// A bus behind one global re-entrant mutex, with maps: see the [module docs](self).
+pub type MutexMapBus = GlobalBus<MapStore>;
+
+/// Devices by key with ordered indexes of the unbound devices and of each driver's devices, and
+/// drivers in an ordered map: the storage of [`MutexMapBus`].
+#[derive(Debug)]
+pub struct MapStore;
+
+impl Sealed for MapStore {}
+
+impl global::Store for MapStore {
+    const NAME: &'static str = "mutex-map";
+    type Devices = Devices;
+    type Drivers = Drivers;
+}
 
 struct Entry {
     /// The registration number: the device order.
@@ -65,8 +75,9 @@ struct Entry {
     driver: Option<(Binding, u64)>,
 }
 
+#[doc(hidden)]
 #[derive(Default)]
-struct Devices {
+pub struct Devices {
     by_key: HashMap<Key, Entry>,
     /// The unbound devices by registration number.
     unbound: BTreeMap<u64, Key>,
@@ -82,6 +93,38 @@ impl Devices {
         self.by_key
             .get_mut(&key)
             .expect("a device being called back stays registered")
+    }
+}
+
+impl global::Devices for Devices {
+    fn contains(&self, key: Key) -> bool {
+        self.by_key.contains_key(&key)
+    }
+
+    fn insert(&mut self, device: Arc<Device>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let key = device.key();
+        self.unbound.insert(seq, key);
+        let entry = Entry {
+            seq,
+            device,
+            driver: None,
+        };
+        self.by_key.insert(key, entry);
+    }
+
+    fn get(&self, key: Key) -> Option<(&Arc<Device>, Option<&Binding>)> {
+        let entry = self.by_key.get(&key)?;
+        Some((&entry.device, entry.driver.as_ref().map(|(b, _)| b)))
+    }
+
+    fn remove(&mut self, key: Key) {
+        let entry = self
+            .by_key
+            .remove(&key)
+            .expect("the leaving device stays registered");
+        self.unbound.remove(&entry.seq);
     }
 
     fn bind(&mut self, key: Key, binding: Binding) {
@@ -106,256 +149,82 @@ impl Devices {
         self.bound -= 1;
     }
 
-    /// The next unbound device from `cursor` in device order, registered before `end`.
+    fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     fn next_unbound(&self, cursor: &mut u64, end: u64) -> Option<Arc<Device>> {
         let (&seq, key) = self.unbound.range(*cursor..end).next()?;
         *cursor = seq + 1;
         Some(Arc::clone(&self.by_key[key].device))
     }
+
+    fn last_bound_to(&self, name: DriverName) -> Option<Arc<Device>> {
+        let (_, key) = self.binds.get(&name)?.last_key_value()?;
+        Some(Arc::clone(&self.by_key[key].device))
+    }
+
+    fn forget(&mut self, name: DriverName) {
+        self.binds.remove(&name);
+    }
+
+    fn bound_to(&self, name: DriverName) -> usize {
+        self.binds.get(&name).map_or(0, BTreeMap::len)
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        (self.by_key.len(), self.bound)
+    }
 }
 
+/// The drivers, by registration number (the driver order) and by name.
+#[doc(hidden)]
 #[derive(Default)]
-struct Drivers {
-    /// By registration number: the driver order.
+pub struct Drivers {
     order: BTreeMap<u64, Binding>,
     by_name: HashMap<DriverName, u64>,
     next_seq: u64,
 }
 
-#[derive(Default)]
-struct State {
-    devices: RefCell<Devices>,
-    drivers: RefCell<Drivers>,
-}
-
-/// A bus behind one global re-entrant mutex, with maps: see the [module docs](self).
-pub struct MutexMapBus {
-    id: BusId,
-    state: ReentrantMutex<State>,
-}
-
-impl MutexMapBus {
-    /// An empty bus.
-    pub fn new() -> MutexMapBus {
-        MutexMapBus {
-            id: BusId::new(),
-            state: ReentrantMutex::new(State::default()),
-        }
+impl global::Drivers for Drivers {
+    fn get(&self, name: DriverName) -> Option<&Binding> {
+        self.order.get(self.by_name.get(&name)?)
     }
 
-    /// Offers `device` to the drivers in order and binds it to the first that takes it. The
-    /// drivers stay borrowed across the probes: nothing changes them while a callback runs
-    /// (those calls are refused from callbacks, and other threads wait for the lock).
-    fn offer(&self, state: &State, device: &Device, panics: &mut Panics) {
-        let drivers = state.drivers.borrow();
-        let candidates = drivers.order.values().map(|(name, d)| (*name, &**d));
-        if let Some(name) = protocol::offer(self.id, device, candidates, panics) {
-            let binding = drivers.order[&drivers.by_name[&name]].clone();
-            state.devices.borrow_mut().bind(device.key(), binding);
-        }
+    fn insert(&mut self, binding: Binding) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.by_name.insert(binding.0, seq);
+        self.order.insert(seq, binding);
+    }
+
+    fn remove(&mut self, name: DriverName) -> Option<Arc<dyn Driver>> {
+        let seq = self.by_name.remove(&name)?;
+        Some(self.order.remove(&seq).expect("listed by name").1)
+    }
+
+    fn in_order(&self) -> impl Iterator<Item = &Binding> {
+        self.order.values()
+    }
+
+    fn count(&self) -> usize {
+        self.order.len()
     }
 }
 
-impl Default for MutexMapBus {
-    fn default() -> MutexMapBus {
-        MutexMapBus::new()
-    }
-}
-
-impl fmt::Debug for MutexMapBus {
+impl fmt::Debug for Devices {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MutexMapBus")
-            .field("id", &self.id)
+        let (devices, bound) = global::Devices::counts(self);
+        f.debug_struct("Devices")
+            .field("registered", &devices)
+            .field("bound", &bound)
             .finish_non_exhaustive()
     }
 }
 
-impl Bus for MutexMapBus {
-    fn name(&self) -> &'static str {
-        "mutex-map"
-    }
-
-    fn register_device(&self, device: Arc<Device>) -> RegisterDeviceResult {
-        let key = device.key();
-        if self.id.in_callback_about(key) {
-            return Err(RegisterError::Reentrant(device));
-        }
-        let state = self.state.lock();
-        {
-            let mut devices = state.devices.borrow_mut();
-            if devices.by_key.contains_key(&key) {
-                return Err(RegisterError::Duplicate(device));
-            }
-            let seq = devices.next_seq;
-            devices.next_seq += 1;
-            devices.unbound.insert(seq, key);
-            let device = Arc::clone(&device);
-            let entry = Entry {
-                seq,
-                device,
-                driver: None,
-            };
-            devices.by_key.insert(key, entry);
-        }
-        let mut panics = Panics::new();
-        self.offer(&state, &device, &mut panics);
-        drop(device);
-        drop(state);
-        panics.resume(Ok(()))
-    }
-
-    fn unregister_device(&self, key: Key) -> Result<Arc<Device>, UnregisterError> {
-        if self.id.in_callback_about(key) {
-            return Err(UnregisterError::Reentrant);
-        }
-        let state = self.state.lock();
-        let (device, binding) = {
-            let devices = state.devices.borrow();
-            let entry = devices
-                .by_key
-                .get(&key)
-                .ok_or(UnregisterError::NotRegistered)?;
-            let binding = entry.driver.as_ref().map(|(binding, _)| binding.clone());
-            (Arc::clone(&entry.device), binding)
-        };
-        let mut panics = Panics::new();
-        if let Some((name, driver)) = &binding {
-            protocol::remove(self.id, *name, &**driver, &device, &mut panics);
-        }
-        {
-            let mut devices = state.devices.borrow_mut();
-            if binding.is_some() {
-                devices.unbind(key);
-            }
-            let entry = devices
-                .by_key
-                .remove(&key)
-                .expect("the leaving device stays registered");
-            devices.unbound.remove(&entry.seq);
-        }
-        drop(state);
-        Ok(panics.resume(device))
-    }
-
-    fn register_driver(&self, name: DriverName, driver: Arc<dyn Driver>) -> RegisterDriverResult {
-        if self.id.in_callback() {
-            return Err(RegisterError::Reentrant(driver));
-        }
-        let state = self.state.lock();
-        {
-            let mut drivers = state.drivers.borrow_mut();
-            if drivers.by_name.contains_key(&name) {
-                return Err(RegisterError::Duplicate(driver));
-            }
-            let seq = drivers.next_seq;
-            drivers.next_seq += 1;
-            drivers.by_name.insert(name, seq);
-            drivers.order.insert(seq, (name, Arc::clone(&driver)));
-        }
-        let (mut cursor, end) = (0, state.devices.borrow().next_seq);
-        let mut panics = Panics::new();
-        protocol::attach(
-            self.id,
-            name,
-            &*driver,
-            || state.devices.borrow().next_unbound(&mut cursor, end),
-            |device| {
-                let binding = (name, Arc::clone(&driver));
-                state.devices.borrow_mut().bind(device.key(), binding);
-            },
-            &mut panics,
-        );
-        drop(state);
-        panics.resume(Ok(()))
-    }
-
-    fn unregister_driver(&self, name: DriverName) -> Result<Arc<dyn Driver>, UnregisterError> {
-        if self.id.in_callback() {
-            return Err(UnregisterError::Reentrant);
-        }
-        let state = self.state.lock();
-        let driver = {
-            let mut drivers = state.drivers.borrow_mut();
-            let seq = drivers
-                .by_name
-                .remove(&name)
-                .ok_or(UnregisterError::NotRegistered)?;
-            drivers.order.remove(&seq).expect("listed by name").1
-        };
-        let mut panics = Panics::new();
-        protocol::detach(
-            self.id,
-            name,
-            &*driver,
-            || {
-                let mut devices = state.devices.borrow_mut();
-                let (_, key) = devices.binds.get_mut(&name)?.last_key_value()?;
-                let key = *key;
-                Some(Arc::clone(&devices.entry_mut(key).device))
-            },
-            |device| state.devices.borrow_mut().unbind(device.key()),
-            &mut panics,
-        );
-        state.devices.borrow_mut().binds.remove(&name);
-        drop(state);
-        Ok(panics.resume(driver))
-    }
-
-    fn rescan(&self) -> Result<(), Reentrant> {
-        if self.id.in_callback() {
-            return Err(Reentrant);
-        }
-        let state = self.state.lock();
-        let (mut cursor, end) = (0, state.devices.borrow().next_seq);
-        let mut panics = Panics::new();
-        loop {
-            let next = state.devices.borrow().next_unbound(&mut cursor, end);
-            let Some(device) = next else { break };
-            self.offer(&state, &device, &mut panics);
-        }
-        drop(state);
-        panics.resume(Ok(()))
-    }
-
-    fn driver_of(&self, key: Key) -> Option<DriverName> {
-        let state = self.state.lock();
-        let devices = state.devices.borrow();
-        let (binding, _) = devices.by_key.get(&key)?.driver.as_ref()?;
-        Some(binding.0)
-    }
-
-    fn bound_count(&self, name: DriverName) -> Option<usize> {
-        let state = self.state.lock();
-        if !state.drivers.borrow().by_name.contains_key(&name) {
-            return None;
-        }
-        Some(
-            state
-                .devices
-                .borrow()
-                .binds
-                .get(&name)
-                .map_or(0, BTreeMap::len),
-        )
-    }
-
-    fn has_device(&self, key: Key) -> bool {
-        let state = self.state.lock();
-        state.devices.borrow().by_key.contains_key(&key)
-    }
-
-    fn has_driver(&self, name: DriverName) -> bool {
-        let state = self.state.lock();
-        state.drivers.borrow().by_name.contains_key(&name)
-    }
-
-    fn population(&self) -> BusPopulation {
-        let state = self.state.lock();
-        let devices = state.devices.borrow();
-        BusPopulation {
-            devices: devices.by_key.len(),
-            drivers: state.drivers.borrow().order.len(),
-            bound: devices.bound,
-        }
+impl fmt::Debug for Drivers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<DriverName> = global::Drivers::in_order(self).map(|(n, _)| *n).collect();
+        f.debug_tuple("Drivers").field(&names).finish()
     }
 }
