@@ -1,5 +1,5 @@
 //! `bypass run` on the bus scenarios: each runs on every backend with failing, panicking and
-//! slow probes, and breaks no guarantee.
+//! slow probes and with chaos on, and breaks no guarantee.
 
 use std::process::Command;
 
@@ -8,7 +8,14 @@ fn run(scenario: &str, backend: &str) -> (Option<i32>, String, String) {
         .args(["run", "--scenario", scenario, "--backend", backend])
         .args(["--scale", "0.01", "--seed", "7"])
         .args(["--fail-rate", "0.1", "--panic-rate", "0.05"])
-        .args(["--callback-cost", "1us", "--time-cap", "none"])
+        .args([
+            "--callback-cost",
+            "1us",
+            "--time-cap",
+            "none",
+            "--chaos",
+            "5",
+        ])
         .output()
         .expect("run bypass");
     (
@@ -23,6 +30,8 @@ fn every_backend_is_clean(scenario: &str, operations: &[&str]) {
         let (code, stdout, stderr) = run(scenario, backend);
         assert_eq!(code, Some(0), "{scenario} on {backend}: {stdout}{stderr}");
         assert!(stdout.contains("no violations"), "{stdout}");
+        // The run injected the pauses it was asked for, and says so.
+        assert!(stdout.contains("chaos seed 5"), "{stdout}");
         assert!(
             stdout.contains(&format!("{scenario} on {backend}")),
             "{stdout}"

@@ -156,6 +156,8 @@ impl StressDriver {
         if log.running.fetch_add(1, Ordering::SeqCst) > 0 {
             log.overlaps.fetch_add(1, Ordering::SeqCst);
         }
+        // With chaos on, a pause inside the callback keeps the device's race windows open.
+        crate::chaos::pause();
         log.events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

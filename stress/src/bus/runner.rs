@@ -86,7 +86,10 @@ pub fn run_on<B: Bus + ?Sized>(
             config,
             &run.latencies,
             violations.len(),
-            RunDetails::default(),
+            RunDetails {
+                chaos_seed: config.chaos,
+                ..RunDetails::default()
+            },
         ),
         violations,
         tokens: devices,
@@ -414,6 +417,7 @@ fn execute<B: Bus + ?Sized>(
                     if !wait_gate(gate) {
                         return None;
                     }
+                    crate::chaos::seed_thread(config.chaos, i as u64);
                     let mut caller = Caller {
                         bus,
                         plan,
@@ -441,6 +445,7 @@ fn execute<B: Bus + ?Sized>(
                                     caller.out.skipped += 1;
                                     continue;
                                 }
+                                crate::chaos::pause();
                                 caller.act(action);
                                 done += 1;
                                 if done % 256 == 0 {
