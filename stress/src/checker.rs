@@ -34,6 +34,7 @@ use bypass_registry::op::Outcome;
 use crate::history::{
     History, Observed, OpKind, OpRecord, ParticipantEnd, PopRecord, QuietState, Recorded, TokenLog,
 };
+use crate::linearize::{Linearizable, linearize};
 use crate::violation::Violation;
 
 /// Every broken guarantee of a run: those seen during its calls, the run-wide checks, then
@@ -310,9 +311,25 @@ pub(crate) fn check_token(
         }
         per_op[i].push((event.side, event.callback));
     }
-    Linearizer::new(token, ops, &per_op)
-        .run()
-        .map_err(|message| fail(ViolationKind::Linearizability, message))
+    let calls = Calls {
+        token,
+        ops,
+        events: &per_op,
+    };
+    let start = State {
+        model: Model::new(),
+        producer: None,
+        consumer: None,
+    };
+    linearize(&calls, start).map_err(|(depth, why)| {
+        fail(
+            ViolationKind::Linearizability,
+            format!(
+                "no order of its {} calls that respects real time explains what they returned and the callbacks they ran; at best {depth} calls fit, then: {why}",
+                ops.len()
+            ),
+        )
+    })
 }
 
 /// A participant as a message names it: by the id of the call that registered it.
@@ -367,55 +384,48 @@ struct State {
     consumer: Option<u64>,
 }
 
-type Key = (
-    usize,
-    Vec<usize>,
-    (Option<Behaviour>, Option<Behaviour>),
-    Option<u64>,
-    Option<u64>,
-);
-
-struct Linearizer<'a> {
+/// One token's calls, with the callbacks each ran, for the search.
+struct Calls<'a> {
     token: u64,
     ops: &'a [OpRecord],
     events: &'a [Vec<(Side, Callback)>],
-    done: Vec<bool>,
-    seen: HashSet<Key>,
-    /// The most calls linearized in any branch, and why the next could not be.
-    deepest: (usize, String),
 }
 
-impl<'a> Linearizer<'a> {
-    fn new(token: u64, ops: &'a [OpRecord], events: &'a [Vec<(Side, Callback)>]) -> Self {
-        Linearizer {
-            token,
-            ops,
-            events,
-            done: vec![false; ops.len()],
-            seen: HashSet::new(),
-            deepest: (0, String::new()),
-        }
+impl Linearizable for Calls<'_> {
+    type State = State;
+    /// The token's slot in the model and who is registered: all of the state that matters.
+    type Key = (
+        (Option<Behaviour>, Option<Behaviour>),
+        Option<u64>,
+        Option<u64>,
+    );
+
+    fn len(&self) -> usize {
+        self.ops.len()
     }
 
-    fn run(mut self) -> Result<(), String> {
-        let start = State {
-            model: Model::new(),
-            producer: None,
-            consumer: None,
-        };
-        if self.search(0, 0, start) {
-            Ok(())
-        } else {
-            let (depth, why) = self.deepest;
-            Err(format!(
-                "no order of its {} calls that respects real time explains what they returned and the callbacks they ran; at best {depth} calls fit, then: {why}",
-                self.ops.len()
-            ))
-        }
+    fn window(&self, i: usize) -> (u64, u64) {
+        (self.ops[i].invoke, self.ops[i].response)
     }
 
-    /// Whether op `i` applied to `state` gives what was recorded; on success, the new state.
     fn step(&self, state: &State, i: usize) -> Result<State, String> {
+        self.apply(state, i)
+    }
+
+    fn key(&self, state: &State) -> Self::Key {
+        (state.model.slot(self.token), state.producer, state.consumer)
+    }
+
+    /// On one token, a call that leaves the state as it was is a read or a refused call,
+    /// which changes nothing wherever it fits.
+    fn unchanged(&self, before: &State, after: &State) -> bool {
+        self.key(before) == self.key(after)
+    }
+}
+
+impl Calls<'_> {
+    /// Whether op `i` applied to `state` gives what was recorded; on success, the new state.
+    fn apply(&self, state: &State, i: usize) -> Result<State, String> {
         let op = &self.ops[i];
         let t = self.token;
         let registered = |side| match side {
@@ -501,102 +511,6 @@ impl<'a> Linearizer<'a> {
         next.producer = now(state.producer, p.is_some());
         next.consumer = now(state.consumer, c.is_some());
         Ok(next)
-    }
-
-    /// The calls that may come next, from the first pending one, `lo`: those that started
-    /// before every pending call's return. Also returns the earliest such return.
-    fn candidates(&self, lo: usize) -> (Vec<usize>, u64) {
-        let mut candidates = Vec::new();
-        let mut min_response = u64::MAX;
-        for j in lo..self.ops.len() {
-            if self.ops[j].invoke > min_response {
-                break;
-            }
-            if !self.done[j] {
-                min_response = min_response.min(self.ops[j].response);
-                candidates.push(j);
-            }
-        }
-        candidates.retain(|&j| self.ops[j].invoke <= min_response);
-        (candidates, min_response)
-    }
-
-    fn search(&mut self, mut lo: usize, mut linearized: usize, state: State) -> bool {
-        // A call that fits and leaves the state as it was (a read, a refused call) can always
-        // go first: whatever order explains the rest still does. Taking those without
-        // branching keeps the search small when many reads overlap.
-        let mut taken = Vec::new();
-        let unchanged = |next: &State| {
-            next.producer == state.producer
-                && next.consumer == state.consumer
-                && next.model.slot(self.token) == state.model.slot(self.token)
-        };
-        let (candidates, _) = loop {
-            while lo < self.ops.len() && self.done[lo] {
-                lo += 1;
-            }
-            if lo == self.ops.len() {
-                return true;
-            }
-            let (candidates, min_response) = self.candidates(lo);
-            let pure = candidates
-                .iter()
-                .copied()
-                .find(|&j| self.step(&state, j).is_ok_and(|next| unchanged(&next)));
-            match pure {
-                Some(j) => {
-                    self.done[j] = true;
-                    taken.push(j);
-                    linearized += 1;
-                }
-                None => break (candidates, min_response),
-            }
-        };
-        let found = self.branch(lo, linearized, state, candidates);
-        if !found {
-            for j in taken {
-                self.done[j] = false;
-            }
-        }
-        found
-    }
-
-    /// Tries each of `candidates` as the next call.
-    fn branch(
-        &mut self,
-        lo: usize,
-        linearized: usize,
-        state: State,
-        candidates: Vec<usize>,
-    ) -> bool {
-        let done_above: Vec<usize> = (lo..self.ops.len()).filter(|&j| self.done[j]).collect();
-        let key = (
-            lo,
-            done_above,
-            state.model.slot(self.token),
-            state.producer,
-            state.consumer,
-        );
-        if !self.seen.insert(key) {
-            return false;
-        }
-        for j in candidates {
-            match self.step(&state, j) {
-                Ok(next) => {
-                    self.done[j] = true;
-                    if self.search(lo, linearized + 1, next) {
-                        return true;
-                    }
-                    self.done[j] = false;
-                }
-                Err(why) => {
-                    if linearized >= self.deepest.0 {
-                        self.deepest = (linearized, why);
-                    }
-                }
-            }
-        }
-        false
     }
 }
 

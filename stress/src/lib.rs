@@ -62,6 +62,7 @@ pub(crate) mod chaos;
 pub mod checker;
 pub mod floor;
 pub(crate) mod history;
+pub(crate) mod linearize;
 pub mod measure;
 pub(crate) mod participant;
 pub mod runner;

@@ -58,23 +58,19 @@ fn a_call_after_unregister_is_caught() {
 
 #[test]
 fn interleaved_connect_and_disconnect_are_caught() {
-    // Slow callbacks widen the window in which the two sequences overlap.
-    let kinds = kinds_found(
-        Flaw::Interleaves,
-        Scenario::HotplugLoop,
-        Duration::from_micros(20),
-    );
+    // The hot-tokens run (64 threads on a few tokens, chaos pausing inside callbacks) makes a
+    // connect and a disconnect of one token overlap in every run; a hotplug loop on 8 threads
+    // missed it about one run in thirty on a loaded machine.
     // Callbacks outside the lock break more than exclusion: depending on the interleaving the
     // run shows callbacks of two calls interleaved, an order no sequential history explains,
     // or a participant called after its unregister returned. Any of them catches the flaw.
-    assert!(
-        kinds.iter().any(|k| [
+    hot_catches(
+        || Broken::new(Flaw::Interleaves),
+        &[
             ViolationKind::Exclusion,
             ViolationKind::Linearizability,
             ViolationKind::CallAfterReturn,
-        ]
-        .contains(k)),
-        "{kinds:?}"
+        ],
     );
 }
 

@@ -31,6 +31,7 @@ use rayon::prelude::*;
 
 use super::history::{BusHistory, BusObserved, BusOpKind, BusOpRecord, BusRecorded, DeviceLog};
 use super::scenario::{BusPlan, ProbeFault, probe_fault};
+use crate::linearize::{Linearizable, linearize};
 use crate::violation::Violation;
 
 /// Every broken guarantee of a bus run: those seen during its calls, the run-wide checks,
@@ -498,9 +499,19 @@ fn check_device(
         }
         per_op[i].push((event.instance, event.callback));
     }
-    Linearizer::new(&device, &per_op)
-        .run()
-        .map_err(|m| fail(ViolationKind::Linearizability, m))
+    let calls = Calls {
+        device: &device,
+        events: &per_op,
+    };
+    linearize(&calls, DeviceState::default()).map_err(|(depth, why)| {
+        fail(
+            ViolationKind::Linearizability,
+            format!(
+                "no order of its {} calls that respects real time explains what they returned and the callbacks they made; at best {depth} calls fit, then: {why}",
+                device.ops.len()
+            ),
+        )
+    })
 }
 
 /// Every bind undone once: a probe only while unbound, a remove only while bound and by the
@@ -551,80 +562,30 @@ fn balanced(device: &Device<'_>, events: &[BusRecorded]) -> Result<(), String> {
     }
 }
 
-/// Wing and Gong's search with Lowe's memoization, over one device's calls.
-struct Linearizer<'a> {
+/// One device's calls, with the callbacks each made, for the search.
+struct Calls<'a> {
     device: &'a Device<'a>,
     events: &'a [Vec<(u32, BusCallback)>],
-    done: Vec<bool>,
-    seen: HashSet<(usize, Vec<usize>, DeviceState)>,
-    deepest: (usize, String),
 }
 
-impl<'a> Linearizer<'a> {
-    fn new(device: &'a Device<'a>, events: &'a [Vec<(u32, BusCallback)>]) -> Self {
-        Linearizer {
-            device,
-            events,
-            done: vec![false; device.ops.len()],
-            seen: HashSet::new(),
-            deepest: (0, String::new()),
-        }
+impl Linearizable for Calls<'_> {
+    type State = DeviceState;
+    type Key = DeviceState;
+
+    fn len(&self) -> usize {
+        self.device.ops.len()
     }
 
-    fn run(mut self) -> Result<(), String> {
-        if self.search(0, 0, DeviceState::default()) {
-            Ok(())
-        } else {
-            let (depth, why) = self.deepest;
-            Err(format!(
-                "no order of its {} calls that respects real time explains what they returned and the callbacks they made; at best {depth} calls fit, then: {why}",
-                self.device.ops.len()
-            ))
-        }
+    fn window(&self, i: usize) -> (u64, u64) {
+        let op = self.device.ops[i];
+        (op.invoke, op.response)
     }
 
-    fn search(&mut self, mut lo: usize, linearized: usize, state: DeviceState) -> bool {
-        let ops = &self.device.ops;
-        while lo < ops.len() && self.done[lo] {
-            lo += 1;
-        }
-        if lo == ops.len() {
-            return true;
-        }
-        let mut candidates = Vec::new();
-        let mut min_response = u64::MAX;
-        for (j, op) in ops.iter().enumerate().skip(lo) {
-            if op.invoke > min_response {
-                break;
-            }
-            if !self.done[j] {
-                min_response = min_response.min(op.response);
-                candidates.push(j);
-            }
-        }
-        let done_above: Vec<usize> = (lo..ops.len()).filter(|&j| self.done[j]).collect();
-        if !self.seen.insert((lo, done_above, state.clone())) {
-            return false;
-        }
-        for j in candidates {
-            if ops[j].invoke > min_response {
-                continue;
-            }
-            match self.device.step(&state, j, &self.events[j]) {
-                Ok(next) => {
-                    self.done[j] = true;
-                    if self.search(lo, linearized + 1, next) {
-                        return true;
-                    }
-                    self.done[j] = false;
-                }
-                Err(why) => {
-                    if linearized >= self.deepest.0 {
-                        self.deepest = (linearized, why);
-                    }
-                }
-            }
-        }
-        false
+    fn step(&self, state: &DeviceState, i: usize) -> Result<DeviceState, String> {
+        self.device.step(state, i, &self.events[i])
+    }
+
+    fn key(&self, state: &DeviceState) -> DeviceState {
+        state.clone()
     }
 }
