@@ -199,10 +199,13 @@
 //! assert_eq!(registry.population().producers, 1);
 //! ```
 
+// The backend's `unsafe` code (with the parking calls of `sync`): epoch reclamation, and the
+// lock-free table's raw pointers and participant slots, behind a safe API
+// (`#![allow(unsafe_code)]` inside, every block with its safety argument). Under `--cfg loom`
+// the table has a modelled collector instead of `epoch`.
+#[cfg(not(loom))]
+mod epoch;
 mod slot;
-// The backend's `unsafe` code (with the parking calls of `sync`): the lock-free table's raw
-// pointers, epoch reclamation and participant slots, behind a safe API
-// (`#![allow(unsafe_code)]` inside, every block with its safety argument).
 mod sync;
 mod table;
 
