@@ -58,14 +58,16 @@
 //! its store: the argument is the outermost pin's.
 //!
 //! # Without `membarrier`
-//! The first pin or collection of the process asks the kernel (`MEMBARRIER_CMD_QUERY`) and
-//! registers (`MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED`). If either fails (a kernel older
-//! than 4.14, a seccomp filter, a system other than Linux), every pin is followed by a `SeqCst`
-//! fence and every collection scans after one: the classic store-buffering pairing, correct,
-//! and as costly a pin as a read-modify-write (the cost this scheme removes). Decided once
-//! for the process, before any pin. Should `membarrier` fail after a successful registration
-//! (a seccomp filter installed meanwhile), the pins already made without a fence cannot be
-//! trusted: the process aborts rather than risk a use after free.
+//! The first collector of the process (so the first table, before any pin) asks the kernel
+//! (`MEMBARRIER_CMD_QUERY`) and registers (`MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED`); in a
+//! process already running several threads, the kernel waits for an RCU grace period there,
+//! milliseconds, once. If either call fails (a kernel older than 4.14, a seccomp filter, a
+//! system other than Linux), every pin is followed by a `SeqCst` fence and every collection
+//! scans after one: the classic store-buffering pairing, correct, and as costly a pin as a
+//! read-modify-write (the cost this scheme removes). Decided once for the process, before any
+//! pin, so that a pin never waits for the decision. Should `membarrier` fail after a successful
+//! registration (a seccomp filter installed meanwhile), the pins already made without a fence
+//! cannot be trusted: the process aborts rather than risk a use after free.
 //!
 //! # When nodes are released
 //! - By the guard that retired a node past the threshold ([`COLLECT_AFTER`] nodes more than
@@ -195,11 +197,15 @@ fn oldest_pinned() -> u64 {
     oldest
 }
 
+/// Completed once the process is registered for `membarrier`, or found unable to.
+static DETECTED: Once = Once::new();
+
 /// Whether pins and collections fall back to `SeqCst` fences: decided on the first call, which
-/// registers the process for `membarrier` if it can.
+/// registers the process for `membarrier` if it can. The first call may wait (for an RCU grace
+/// period of the kernel's, when the process already runs several threads), and so may calls
+/// that come meanwhile: only [`Collector::new`] and collections call it, never a pin.
 fn fenced() -> bool {
-    static DETECT: Once = Once::new();
-    DETECT.call_once(|| FENCED.store(!membarrier::register(), Ordering::Relaxed));
+    DETECTED.call_once(|| FENCED.store(!membarrier::register(), Ordering::Relaxed));
     FENCED.load(Ordering::Relaxed)
 }
 
@@ -322,8 +328,8 @@ impl Drop for Claim {
 #[cold]
 #[inline(never)]
 fn claim(local: &Local) -> *const Record {
-    // Decided before the first pin of the process: how pins fence.
-    fenced();
+    // Decided when the collector was made (`Collector::new`), before any pin.
+    debug_assert!(DETECTED.is_completed());
     // Registers the claim's destructor, unless it already ran.
     let permanent = CLAIM.try_with(|_| ()).is_ok();
     let claimed = ptr::from_ref(Record::claim());
@@ -367,7 +373,10 @@ pub(super) struct Collector {
 }
 
 impl Collector {
+    /// A collector with no garbage. The first of the process decides how pins fence
+    /// ([`fenced`]), so that no pin ever waits for that.
     pub(super) fn new() -> Collector {
+        fenced();
         Collector {
             garbage: Mutex::new(Garbage {
                 bag: Vec::new(),
