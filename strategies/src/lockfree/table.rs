@@ -31,7 +31,8 @@
 //! compare-and-swap through first; that thread retires it. Sentinels are never removed.
 //!
 //! # Memory reclamation
-//! A thread that walks the list is *pinned* (crossbeam-epoch) for the walk. An unlinked node
+//! A thread that walks the list is *pinned* for the walk (`epoch.rs`: a store into the thread's
+//! record, no read-modify-write; the rare collection pays with `membarrier`). An unlinked node
 //! gives up the list's count of it (nodes are reference counted: the list holds one count, a
 //! writer waiting for the token's lock holds another) only once every thread pinned at the
 //! time has unpinned. A writer that finds its token's lock free while pinned takes it and
@@ -39,11 +40,17 @@
 //! it needs no count; only a writer that has to wait counts the node and waits unpinned. No pin
 //! is held across a callback or a lock wait.
 //!
-//! Under `--cfg loom`, pinning registers with a modelled collector ([`epoch`] below): retired
-//! nodes are kept with the epoch they were retired in and released when no guard pinned before
-//! then is alive, and a node released there for the last time is poisoned rather than freed,
-//! so that a later read through a stale pointer fails the model instead of reading freed
-//! memory.
+//! The collector is the table's own: what it keeps is freed when the table drops, and
+//! [`Table::sweep`] frees what it removed before it returns (unless another thread's pin holds
+//! it back). Under test, a quarantining collector poisons the nodes it releases instead of
+//! freeing them, as the loom one does.
+//!
+//! Under `--cfg loom`, pinning registers with a modelled collector instead (the `epoch` module
+//! at the end of this file): retired nodes are kept with the epoch they were retired in and
+//! released when no guard pinned before then is alive, and a node released there for the last
+//! time is poisoned rather than freed, so that a later read through a stale pointer fails the
+//! model instead of reading freed memory. Loom does not model `membarrier`: the real
+//! collector's argument is in `epoch.rs`.
 //!
 //! # Invariants
 //! - **(T1)** A pointer read from a bucket slot or a `next` field, by a thread pinned since
