@@ -30,27 +30,31 @@
 //!   every record (`Acquire`): `oldest` is the least epoch of the active ones. A node tagged
 //!   `t < oldest` is released; the others go back to the garbage.
 //!
-//! `membarrier` returns only once every thread of the process has run a full memory barrier at
-//! some point of its instruction stream between the call and its return: an interrupt on the
-//! CPUs running one, a context switch for the others. Call that point the thread's *barrier
-//! point*.
+//! `membarrier` returns only once every other thread of the process has a point in its
+//! instruction stream, its *barrier point*, such that what it did before the point is visible
+//! to the caller after the return, and what it does after the point sees every write the
+//! caller saw before the call: the kernel interrupts the CPUs running one with a full memory
+//! barrier, and a thread not running passes a context switch (a full barrier) before it runs
+//! again. The caller's own pins are in its program order.
 //!
 //! # Why a node is never released while a pin can reach it
 //! Let a collection release a node tagged `t`, and a pin `P` with epoch `e` reach it.
 //! - **`e > t`.** `P`'s epoch load read the increment of the node's retirement or a later one;
 //!   every change of the epoch is a read-modify-write, so the load synchronizes with that
-//!   increment (E2), which follows the unlink: `P`'s whole walk happens after the unlink, and a
-//!   walk that starts after a node was unlinked cannot reach it (the table's T1).
+//!   increment (E2): `P`'s whole walk happens after the retirement, and a walk that happens
+//!   after a node's retirement cannot reach it (the contract of [`Guard::defer`], which the
+//!   table keeps: the node was unlinked, and a removed node's `next` is frozen, T2).
 //! - **`e <= t`, `P`'s barrier point after its record store.** The store is then visible to the
 //!   scan, which reads it or a later value of the record. *Active at `e`* keeps the node
-//!   (`oldest <= e <= t`): no release. A later value was stored (`Release`) after `P`'s unpin,
-//!   by `P`'s thread or by the thread that claimed the record after it (the claim's `Acquire`
-//!   on `taken` carries the order): the scan's `Acquire` load puts all of `P`'s accesses before
-//!   the release.
+//!   (`oldest <= e <= t`): no release. A later value was stored (`Release`) by `P`'s unpin or
+//!   after it, by `P`'s thread or by a thread that claimed the record later (the claim's
+//!   `Acquire` on `taken` carries the order): the scan's `Acquire` load puts all of `P`'s
+//!   accesses before the release.
 //! - **`e <= t`, `P`'s barrier point before its record store.** `P`'s walk comes after the
 //!   store in its instruction stream (the compiler fence), so after the barrier point, and
-//!   sees every write that happened before the collection's `membarrier`, the unlink included:
-//!   it cannot reach the node.
+//!   sees every write that happened before the collection's `membarrier`, the node's unlink
+//!   and retirement included (the garbage mutex orders them before the collection): as in the
+//!   first case, it cannot reach the node.
 //!
 //! So a reader either shows up in the scan or cannot reach an unlinked node. A record claimed
 //! by a thread's first pin is pushed onto the list before the pin's store, so the second case
@@ -343,7 +347,6 @@ fn claim(local: &Local) -> *const Record {
 }
 
 /// Retired nodes, with the epoch each was retired in.
-#[derive(Default)]
 struct Garbage {
     bag: Vec<Retired>,
     /// The guard that retires a node with the bag this long collects once it has unpinned.
@@ -525,8 +528,8 @@ impl Guard<'_> {
     /// Releases the list's count of `node` once every thread pinned now has unpinned.
     ///
     /// # Safety
-    /// `node` was just unlinked, by this thread: no thread may reach it except through
-    /// a pin taken before this call.
+    /// `node` was just unlinked, by this thread, and is retired once: a walk that happens
+    /// after this call cannot reach it, only pins that may have started before it.
     pub(super) unsafe fn defer(&self, node: *mut Node) {
         // E2: after the unlink.
         let epoch = EPOCH.fetch_add(1, Ordering::AcqRel);
