@@ -100,22 +100,15 @@ impl Drop for Window {
     }
 }
 
-/// The process's heap as a [`Meter`]: the net bytes counted while a [`Window`] is open, and
-/// `crossbeam_epoch`'s deferred frees flushed on [`settle`](Meter::settle).
+/// The process's heap as a [`Meter`]: the net bytes counted while a [`Window`] is open. Nothing
+/// to settle: `lockfree`, the backend that defers frees, frees its removed nodes in its own
+/// later calls (a sweep frees what it removed before it returns) and when dropped, and nothing
+/// outside the registry can hurry that.
 #[derive(Debug)]
 pub struct Heap<'a>(pub &'a Window);
 
 impl Meter for Heap<'_> {
     fn live_bytes(&self) -> i64 {
         NET.load(Ordering::SeqCst)
-    }
-
-    fn settle(&self) {
-        // Each flush moves this thread's deferred frees to the global queue and tries to
-        // advance the epoch; a freed object needs two advances. With no other thread pinned,
-        // a few dozen flushes run every deferred free.
-        for _ in 0..64 {
-            crossbeam_epoch::pin().flush();
-        }
     }
 }

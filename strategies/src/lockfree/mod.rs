@@ -17,10 +17,12 @@
 //!   flag and a count of readers cloning a participant out of a slot.
 //!
 //! A register or unregister finds the token's node with one walk while pinned (epoch
-//! reclamation, crossbeam-epoch), and takes the token's lock there if it is free: a locked node
-//! that is not retired cannot be removed, so the writer unpins and needs no reference count. If
-//! the lock is busy, it counts the node and waits for the lock unpinned (spinning briefly, then
-//! parked on the word). It holds the lock across the token's connect or disconnect callbacks:
+//! reclamation of the table's own, the private module `lockfree/epoch.rs`: a pin is a store
+//! into the thread's record, with no atomic read-modify-write and no fence; the rare collection
+//! of removed nodes pays with one `membarrier` system call), and takes the token's lock there
+//! if it is free: a locked node that is not retired cannot be removed, so the writer unpins and
+//! needs no reference count. If the lock is busy, it counts the node and waits for the lock
+//! unpinned (spinning briefly, then parked on the word). It holds the lock across the token's connect or disconnect callbacks:
 //! that gives exactly one connect when a producer and a consumer arrive together, and
 //! per-token exclusion. A register stores its participant in its slot and sets its presence
 //! bit in the same atomic step that releases the lock; an unregister, after its callbacks,
@@ -73,8 +75,10 @@
 //!   token they read, and see the token as it was before the call whose callbacks are running.
 //!   The only wait for a reader is the unregister's, for the readers inside the slot it
 //!   empties, each for the length of an `Arc` clone.
-//! - **Epochs**: every table operation pins the thread for its walk; no pin is held across a
-//!   callback or a lock wait, so a blocked callback never holds back reclamation.
+//! - **Epochs**: every table operation pins the thread for its walk, which takes no lock and
+//!   never waits; no pin is held across a callback or a lock wait, so a blocked callback never
+//!   holds back reclamation. Retiring a removed node takes the table's garbage mutex (removals
+//!   only), and so does a collection, briefly, before and after its `membarrier`.
 //!
 //! # Re-entrancy
 //! A callback that calls the registry for its own token gets `reentrant` (its thread holds the
@@ -103,14 +107,18 @@
 //! directory and the sentinels of the buckets the table grew to, kept until the registry is
 //! dropped). Empty nodes are swept once they reach half the table, so memory stays within
 //! about twice what the live tokens need, however many distinct tokens come and go
-//! (`stress/tests/memory.rs` fills and empties 2,000 fresh tokens ten times). Removed nodes wait for their epoch in
-//! crossbeam-epoch's per-thread batches; they hold no participant.
+//! (`stress/tests/memory.rs` fills and empties 2,000 fresh tokens ten times). Removed nodes
+//! wait in the table's collector for the pins that may still reach them, and hold no
+//! participant: a sweep frees what it removed before it returns, other removals are freed once
+//! 128 of them wait (or by a thread's 1,024th unpin after they arrived), and the table frees
+//! what is left when dropped. The collector keeps one record of 128 bytes per thread pinned at
+//! once, for the process: a thread that exits leaves its record to the next.
 //!
 //! # Cost per operation
 //! All O(1) expected at any population: one hash, a bucket lookup and a walk of about one node.
-//! - **Read**: one pin and the walk; `is_paired` then one load, `producer`/`consumer` two
-//!   atomic read-modify-writes on the word and one on the participant's count. `population`
-//!   sums the striped counters.
+//! - **Read**: one pin (two loads and a store, and one store to unpin) and the walk;
+//!   `is_paired` then one load, `producer`/`consumer` two atomic read-modify-writes on the word
+//!   and one on the participant's count. `population` sums the striped counters.
 //! - **Register or unregister on a token with a node** (every one but a token's first ever):
 //!   one pin, the walk, the lock (a compare-and-swap), its release (one atomic), one counter
 //!   update, and for an unregister one more atomic to clear its bit. No allocation, no
@@ -121,18 +129,31 @@
 //!
 //! Measured on 2 shared cores (criterion, `cargo bench -p bypass-benches --bench cycle --
 //! --warm-up-time 1 --measurement-time 3 FILTER`, medians with their intervals, one session at
-//! a load average of 2): a connect+disconnect cycle costs 164 ns (163–165) with no other token
-//! and 170 ns (166–173) with 1,000,000 live ones, against 69 ns for a raw dashmap doing the
-//! same inserts and removes at both populations (`floor`); the design this one replaced cost
-//! 370 ns (361–378). Two threads on their own tokens spend 179 ns of CPU time a cycle, as at one
-//! thread (`cycle_threads_cpu`: they scale; the old design went from 414 ns a cycle at one
+//! a load average of 2), with crossbeam-epoch's pins, which cost a read-modify-write each (the
+//! collector that replaced them is measured below): a connect+disconnect cycle costs 164 ns
+//! (163–165) with no other token and 170 ns (166–173) with 1,000,000 live ones, against 69 ns
+//! for a raw dashmap doing the same inserts and removes at both populations (`floor`); the
+//! design this one replaced cost 370 ns (361–378). Two threads on their own tokens spend 179 ns
+//! of CPU time a cycle, as at one thread (`cycle_threads_cpu`: they scale; the old design went from 414 ns a cycle at one
 //! thread to 1.15 µs a round at two), and manage 10.5 million cycles a second against
 //! dashmap's 27.7 (`cycle_threads`). `is_paired` on 100,000 live tokens under churn: 85–94 ns
 //! against dashmap's 119–132 (`lookup`; the old design 236). The callback protocol itself
-//! costs 31 ns of a cycle (`protocol`: 12 ns for the twelve callbacks called directly). What is
-//! left above the floor is atomic read-modify-writes, about 13 ns each on this machine: the
-//! floor does two an operation, this backend four or five (the epoch pin, the lock and its
-//! release, a population counter, and for an unregister the clearing of its bit).
+//! costs 31 ns of a cycle (`protocol`: 12 ns for the twelve callbacks called directly). What
+//! was left above the floor was atomic read-modify-writes, about 13 ns each on this machine:
+//! the floor does two an operation, this backend did four or five (the epoch pin, the lock and
+//! its release, a population counter, and for an unregister the clearing of its bit).
+//!
+//! The table's own collector (`epoch.rs`: pins with no read-modify-write), alternated with
+//! crossbeam-epoch's pins in one session (three runs each, load average 2.6–3.4, medians with
+//! their intervals): a cycle with no other token costs 156 ns (154–158), 163 (157–169) and 163
+//! (155–172), against 178 (176–181), 178 (177–179) and 184 (175–192) with crossbeam-epoch's
+//! pins, and 73–100 ns for the dashmap floor in the same runs. A thread's CPU time a cycle
+//! (`cycle_threads_cpu`): 165, 153 and 152 ns at one thread (against 178, 188 and 179), 174,
+//! 167 and 166 ns at two (against 177, 191 and 216). `is_paired` under churn (`lookup`) was
+//! too noisy in that session to tell (intervals of ±20–40 %: the churner and the lookups share
+//! the 2 cores). What is left above the floor: three or four read-modify-writes an operation
+//! (the lock and its release, a population counter, and for an unregister the clearing of its
+//! bit), and the callback protocol.
 //!
 //! With 1,024 threads registering 87,000 tokens at once (`bypass run --backend lockfree
 //! --scenario irqfd-flood --seed N`, seeds 1–3, alternated with the old design in one
@@ -140,6 +161,9 @@
 //! 0.61–0.70 µs (old 0.43–0.48), p99 9–13 µs, p99.9 54 µs–1.4 ms (old 61–148 µs): on 2 cores the
 //! flood is bound by scheduling 1,024 threads, and its tail by waiters parked on a token's lock
 //! (the producer and the consumer of each token arrive together) and by new tokens' inserts.
+//! The table's own collector against crossbeam-epoch's pins in the flood (seeds 1–3 twice,
+//! alternated, load average 3.8–4.3): 0.78–1.45 million operations a second (crossbeam-epoch:
+//! 0.69–1.66), register p99 4.4–8.5 µs (7.3–40 µs), unregister p99.9 6.4–10.2 µs (19 µs–79 ms).
 //!
 //! # When to choose it
 //! Choose it when many threads register and unregister at once (boot storms, parallel
@@ -163,7 +187,12 @@
 //! loom's atomics, `Arc` and cells, the table starts with a single bucket and grows to two, and
 //! epoch reclamation is a modelled collector that releases a retired node only once no guard
 //! pinned before its retirement is alive, poisoning what it releases, so an early free fails a
-//! model.
+//! model. The models check that the table pins, retires and reaches nodes as that contract
+//! requires; they do not model the real collector (loom has no `membarrier`), whose argument is
+//! in `epoch.rs` and which the ordinary tests check: a quarantining collector that poisons what
+//! it releases (an early release fails a reader's check, every run), a stress of readers
+//! lingering on nodes while others sweep, the same tests rerun with the fence fallback, and
+//! valgrind (`.ci/valgrind`, where `membarrier` works, so the fast path runs).
 //!
 //! # Example
 //! A producer and a consumer of one token registering at the same time connect exactly once,
@@ -199,10 +228,13 @@
 //! assert_eq!(registry.population().producers, 1);
 //! ```
 
+// The backend's `unsafe` code (with the parking calls of `sync`): epoch reclamation, and the
+// lock-free table's raw pointers and participant slots, behind a safe API
+// (`#![allow(unsafe_code)]` inside, every block with its safety argument). Under `--cfg loom`
+// the table has a modelled collector instead of `epoch`.
+#[cfg(not(loom))]
+mod epoch;
 mod slot;
-// The backend's `unsafe` code (with the parking calls of `sync`): the lock-free table's raw
-// pointers, epoch reclamation and participant slots, behind a safe API
-// (`#![allow(unsafe_code)]` inside, every block with its safety argument).
 mod sync;
 mod table;
 

@@ -31,7 +31,8 @@
 //! compare-and-swap through first; that thread retires it. Sentinels are never removed.
 //!
 //! # Memory reclamation
-//! A thread that walks the list is *pinned* (crossbeam-epoch) for the walk. An unlinked node
+//! A thread that walks the list is *pinned* for the walk (`epoch.rs`: a store into the thread's
+//! record, no read-modify-write; the rare collection pays with `membarrier`). An unlinked node
 //! gives up the list's count of it (nodes are reference counted: the list holds one count, a
 //! writer waiting for the token's lock holds another) only once every thread pinned at the
 //! time has unpinned. A writer that finds its token's lock free while pinned takes it and
@@ -39,11 +40,17 @@
 //! it needs no count; only a writer that has to wait counts the node and waits unpinned. No pin
 //! is held across a callback or a lock wait.
 //!
-//! Under `--cfg loom`, pinning registers with a modelled collector ([`epoch`] below): retired
-//! nodes are kept with the epoch they were retired in and released when no guard pinned before
-//! then is alive, and a node released there for the last time is poisoned rather than freed,
-//! so that a later read through a stale pointer fails the model instead of reading freed
-//! memory.
+//! The collector is the table's own: what it keeps is freed when the table drops, and
+//! [`Table::sweep`] frees what it removed before it returns (unless another thread's pin holds
+//! it back). Under test, a quarantining collector poisons the nodes it releases instead of
+//! freeing them, as the loom one does.
+//!
+//! Under `--cfg loom`, pinning registers with a modelled collector instead (the `epoch` module
+//! at the end of this file): retired nodes are kept with the epoch they were retired in and
+//! released when no guard pinned before then is alive, and a node released there for the last
+//! time is poisoned rather than freed, so that a later read through a stale pointer fails the
+//! model instead of reading freed memory. Loom does not model `membarrier`: the real
+//! collector's argument is in `epoch.rs`.
 //!
 //! # Invariants
 //! - **(T1)** A pointer read from a bucket slot or a `next` field, by a thread pinned since
@@ -71,6 +78,8 @@ use std::sync::Arc as StdArc;
 use bypass_registry::Token;
 use bypass_registry::pair::{Hold, Pair, Role, Strong};
 
+#[cfg(not(loom))]
+use super::epoch;
 use super::slot::{self, Word};
 use super::sync::{Arc, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
 
@@ -102,8 +111,9 @@ struct Link {
     token: u64,
     /// The next link; the low bit set marks this (node) link removed.
     next: AtomicPtr<Link>,
-    /// Set (under loom) when the collector released the node's last count: poisoned.
-    #[cfg(loom)]
+    /// Set (under loom, and by a quarantining collector under test) when the collector
+    /// released the node's last count: poisoned.
+    #[cfg(any(loom, test))]
     poisoned: std::sync::atomic::AtomicBool,
 }
 
@@ -113,7 +123,7 @@ impl Link {
             key,
             token,
             next: AtomicPtr::new(ptr::null_mut()),
-            #[cfg(loom)]
+            #[cfg(any(loom, test))]
             poisoned: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -129,10 +139,10 @@ impl Link {
         self.key == key && self.token == token
     }
 
-    /// Fails a loom model that reached a released node.
+    /// Fails a loom model, or a test, that reached a released node.
     #[inline]
     fn check(&self) {
-        #[cfg(loom)]
+        #[cfg(any(loom, test))]
         assert!(
             !self.poisoned.load(std::sync::atomic::Ordering::Relaxed),
             "a node was used after the collector released it"
@@ -408,6 +418,16 @@ impl Table {
     /// An empty table with buckets enough for `capacity` tokens at its load factor; it grows
     /// past that as needed.
     pub(crate) fn with_capacity(capacity: usize) -> Table {
+        Table::with_collector(capacity, epoch::Collector::new())
+    }
+
+    /// Under test: a table whose collector poisons and keeps the nodes it releases.
+    #[cfg(all(test, not(loom)))]
+    fn quarantined() -> Table {
+        Table::with_collector(0, epoch::Collector::quarantining())
+    }
+
+    fn with_collector(capacity: usize, collector: epoch::Collector) -> Table {
         let wanted = (capacity / LOAD)
             .checked_next_power_of_two()
             .map_or(MAX_BITS, |n| n.trailing_zeros() as usize);
@@ -420,7 +440,7 @@ impl Table {
                 .collect(),
             bits: AtomicUsize::new(wanted.clamp(INITIAL_BITS, MAX_BITS)),
             nodes: AtomicUsize::new(0),
-            collector: epoch::Collector::new(),
+            collector,
         };
         table
             .slot(0, true)
@@ -512,12 +532,17 @@ impl Table {
         self.nodes.load(Ordering::Relaxed)
     }
 
-    /// Removes every empty, unlocked node, as inserts do for the nodes they walk past.
+    /// Removes every empty, unlocked node, as inserts do for the nodes they walk past, then
+    /// releases what no other thread's pin holds back.
     pub(crate) fn sweep(&self) {
-        let guard = self.collector.pin();
-        // Safety: the head is a sentinel, alive as long as the table.
-        let head = unsafe { self.head.as_ref() };
-        self.search(head, u64::MAX, u64::MAX, true, &guard);
+        {
+            let guard = self.collector.pin();
+            // Safety: the head is a sentinel, alive as long as the table.
+            let head = unsafe { self.head.as_ref() };
+            self.search(head, u64::MAX, u64::MAX, true, &guard);
+        }
+        #[cfg(not(loom))]
+        self.collector.collect();
     }
 
     /// Doubles the buckets if `nodes` outgrew them: one compare-and-swap, nothing moves.
@@ -802,54 +827,28 @@ fn unmarked(ptr: *mut Link) -> *mut Link {
 /// # Safety
 /// Once per node, after every thread that could have reached it has unpinned.
 #[cfg(not(loom))]
-unsafe fn release(node: *mut Node) {
+pub(super) unsafe fn release(node: *mut Node) {
     // Safety: the list's count, from `Arc::into_raw` in `get_or_insert` (caller's contract).
     drop(unsafe { Arc::from_raw(node.cast_const()) });
 }
 
-#[cfg(not(loom))]
-mod epoch {
-    use std::marker::PhantomData;
-
-    use super::Node;
-
-    /// Nothing: crossbeam-epoch's global collector keeps the garbage.
-    #[derive(Debug)]
-    pub(super) struct Collector;
-
-    /// A pinned thread: what it loaded from the table stays valid until this is dropped.
-    pub(super) struct Guard<'a>(crossbeam_epoch::Guard, PhantomData<&'a Collector>);
-
-    impl Collector {
-        pub(super) fn new() -> Collector {
-            Collector
-        }
-
-        #[inline]
-        pub(super) fn pin(&self) -> Guard<'_> {
-            Guard(crossbeam_epoch::pin(), PhantomData)
-        }
+/// Under test, what a quarantining collector does instead of [`release`]: the list's count of
+/// the node, poisoned if it is the last one (a later read through the list then fails
+/// [`Link::check`]); `None` if another count is left, which keeps the node alive.
+///
+/// # Safety
+/// As [`release`].
+#[cfg(all(test, not(loom)))]
+pub(super) unsafe fn poison(node: *mut Node) -> Option<Arc<Node>> {
+    // Safety: as in `release`.
+    let node = unsafe { Arc::from_raw(node.cast_const()) };
+    if Arc::strong_count(&node) > 1 {
+        return None;
     }
-
-    /// A raw node pointer, sent to whichever thread runs the deferred release.
-    struct Retired(*mut Node);
-
-    // Safety: a retired node is reachable only through this pointer (T2); `Node` is `Send +
-    // Sync`, so releasing it on another thread is sound.
-    unsafe impl Send for Retired {}
-
-    impl Guard<'_> {
-        /// Releases the list's count of `node` once every thread pinned now has unpinned.
-        ///
-        /// # Safety
-        /// `node` was just unlinked, by this thread: no thread may reach it except through
-        /// a pin taken before this call.
-        pub(super) unsafe fn defer(&self, node: *mut Node) {
-            let retired = Retired(node);
-            // Safety: the caller's contract is what `defer_unchecked` and `release` need.
-            unsafe { self.0.defer_unchecked(move || super::release(retired.0)) }
-        }
-    }
+    node.link
+        .poisoned
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    Some(node)
 }
 
 /// Under loom: a collector with the contract of an epoch scheme, modelled. Each pin records
@@ -1233,14 +1232,19 @@ mod tests {
     }
 
     /// A reader in the middle of a lookup keeps the node it reached while another thread
-    /// empties it, sweeps it out of the table and reclaims all it can. Under valgrind
-    /// (`.ci/valgrind`), a node freed without its epoch deferral is an invalid read here,
-    /// every run: the reader touches it after the writer is done.
+    /// empties it, sweeps it out of the table and collects: the reader touches the node after
+    /// the writer is done. With a quarantining collector, a node released too early is
+    /// poisoned and the reader's check fails, every run; with a freeing one, it is an invalid
+    /// read under valgrind (`.ci/valgrind`), every run.
     #[test]
     fn a_pinned_reader_keeps_what_it_reached() {
+        a_pinned_reader_keeps_what_it_reached_in(Table::quarantined());
+        a_pinned_reader_keeps_what_it_reached_in(Table::with_capacity(0));
+    }
+
+    fn a_pinned_reader_keeps_what_it_reached_in(table: Table) {
         use std::sync::mpsc;
 
-        let table = Table::with_capacity(0);
         let t = Token::new(7).unwrap();
         assert!(insert(&table, t));
         let (reached, wait_reached) = mpsc::channel();
@@ -1264,14 +1268,129 @@ mod tests {
             assert!(take(table, t));
             table.sweep();
             assert!(table.get(t, |_| ()).is_none(), "swept");
-            for _ in 0..64 {
-                crossbeam_epoch::pin().flush();
+            for _ in 0..4 {
+                table.collector.collect();
             }
             go.send(()).unwrap();
             let seen = reader.join().unwrap().expect("the reader found the node");
             assert_eq!(seen, (t.get(), 0, true));
         });
         assert!(!present(&table, t));
+    }
+
+    /// Readers walk the list and linger on the nodes they reach, while writers empty tokens,
+    /// sweep them out and collect, over and over: the collector poisons what it releases
+    /// instead of freeing it, so a reader that reaches a node its pin did not protect fails a
+    /// check (`Link::check`, on every link walked and on a node's word), in any build and on
+    /// this hardware's own reordering (valgrind runs one thread at a time).
+    #[test]
+    fn readers_never_reach_what_was_released() {
+        use std::sync::atomic::AtomicBool;
+
+        let table = Table::quarantined();
+        let tokens: Vec<Token> = (1..=32).map(|i| Token::new(i).unwrap()).collect();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (0..2u64)
+                .map(|w| {
+                    let (table, tokens) = (&table, &tokens);
+                    s.spawn(move || {
+                        let mut x = 0x9E37_79B9_7F4A_7C15_u64 ^ w;
+                        for i in 0..20_000 {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            let t = tokens[(x % tokens.len() as u64) as usize];
+                            if x & (1 << 40) == 0 {
+                                insert(table, t);
+                            } else {
+                                take(table, t);
+                            }
+                            if i % 16 == 0 {
+                                table.sweep();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let readers: Vec<_> = (0..2u64)
+                .map(|r| {
+                    let (table, tokens, done) = (&table, &tokens, &done);
+                    s.spawn(move || {
+                        let mut x = 0x2545_F491_4F6C_DD1D_u64 ^ r;
+                        while !done.load(Ordering::Relaxed) {
+                            for &t in tokens {
+                                x ^= x << 13;
+                                x ^= x >> 7;
+                                x ^= x << 17;
+                                table.get(t, |pinned| {
+                                    for _ in 0..x % 256 {
+                                        std::hint::spin_loop();
+                                    }
+                                    pinned.node().word().present()
+                                });
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for writer in writers {
+                writer.join().unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+            for reader in readers {
+                reader.join().unwrap();
+            }
+        });
+        check_list(&table);
+    }
+
+    /// The fallback for systems without `membarrier`: this module's concurrent tests again, in
+    /// a child process whose pins and collections use `SeqCst` fences.
+    #[test]
+    fn fenced_pins_pass_the_same_tests() {
+        use super::epoch::tests::FENCED_ENV;
+
+        if std::env::var_os(FENCED_ENV).is_some() {
+            return; // the child
+        }
+        let tests = [
+            "lockfree::epoch::tests::membarrier_is_used_unless_told_not_to",
+            "lockfree::table::tests::a_pinned_reader_keeps_what_it_reached",
+            "lockfree::table::tests::churn_under_contention",
+            "lockfree::table::tests::readers_never_reach_what_was_released",
+        ];
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "--test-threads=1"])
+            .args(tests)
+            .env(FENCED_ENV, "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A use after free can leave the list in a cycle: fail rather than hang. The child
+        // takes a second or two (far more under valgrind, which does not follow it).
+        let id = child.id();
+        let (finished, watch) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let waited = watch.recv_timeout(std::time::Duration::from_secs(600));
+            if waited == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", &id.to_string()])
+                    .status();
+            }
+        });
+        let out = child.wait_with_output().unwrap();
+        drop(finished);
+        watchdog.join().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let passed = format!("test result: ok. {} passed", tests.len());
+        assert!(stdout.contains(&passed), "{stdout}");
     }
 
     fn marker() -> StdArc<dyn bypass_registry::Producer> {
