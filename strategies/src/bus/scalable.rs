@@ -63,7 +63,7 @@ use bypass_registry::bus::{
 };
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::counter::Striped;
+use crate::counter::PerThread;
 
 /// Where a scalable bus keeps its device slots, by key. Its operations never call back and
 /// never wait for a device lock, so they can be made while holding one.
@@ -128,7 +128,7 @@ struct DriverSlot {
     /// The driver list's generation when it registered.
     generation: u64,
     gate: Gate,
-    bound: Striped,
+    bound: PerThread,
 }
 
 /// The probes in flight by one driver, and whether it is leaving.
@@ -199,8 +199,8 @@ pub(crate) struct Scalable<I> {
     driver_writer: Mutex<()>,
     next_seq: AtomicU64,
     next_bind: AtomicU64,
-    devices: Striped,
-    bound: Striped,
+    devices: PerThread,
+    bound: PerThread,
 }
 
 impl<I: DeviceIndex> Scalable<I> {
@@ -213,8 +213,8 @@ impl<I: DeviceIndex> Scalable<I> {
             driver_writer: Mutex::new(()),
             next_seq: AtomicU64::new(0),
             next_bind: AtomicU64::new(0),
-            devices: Striped::new(),
-            bound: Striped::new(),
+            devices: PerThread::new(),
+            bound: PerThread::new(),
         }
     }
 
@@ -356,7 +356,7 @@ impl<I: DeviceIndex> Scalable<I> {
                 driver,
                 generation,
                 gate: Gate::new(),
-                bound: Striped::new(),
+                bound: PerThread::new(),
             });
             let mut drivers = Vec::with_capacity(list.drivers.len() + 1);
             drivers.extend(list.drivers.iter().cloned());

@@ -59,7 +59,7 @@
 //!
 //! # What is locked, and for how long
 //! - **Nothing global, nothing sharded.** The table is lock-free, the population is two
-//!   striped atomic counters.
+//!   per-thread counters (no read-modify-write).
 //! - **The token's lock**, a bit of its node's word: by every register that finds the token's
 //!   node (the second participant, or a first one reusing an emptied node) and by every
 //!   unregister that finds its participant, from the lookup to the release that publishes the
@@ -110,7 +110,7 @@
 //! All O(1) expected at any population: one hash, a bucket lookup and a walk of about one node.
 //! - **Read**: one pin and the walk; `is_paired` then one load, `producer`/`consumer` two
 //!   atomic read-modify-writes on the word and one on the participant's count. `population`
-//!   sums the striped counters.
+//!   sums the per-thread counters.
 //! - **Register or unregister on a token with a node** (every one but a token's first ever):
 //!   one pin, the walk, the lock (a compare-and-swap), its release (one atomic), one counter
 //!   update, and for an unregister one more atomic to clear its bit. No allocation, no
@@ -218,14 +218,14 @@ use self::table::{Entry, Found, Locked, Node, Table, bit};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::counter::{self, Counts, Striped};
+use crate::counter::{self, Counts, PerThread};
 
 /// A registry on a lock-free token table, with one lock per token held across that token's
 /// callbacks only; reads never wait for a callback. See the [module documentation](self).
 pub struct LockFree {
     id: RegistryId,
     table: Table,
-    /// The population, one striped counter per side: every register and unregister writes
+    /// The population, one per-thread counter per side: every register and unregister writes
     /// one, and threads on disjoint tokens should not share a cache line for it.
     ///
     /// Invariant: a counter changes only for a register that succeeds or an unregister, and
@@ -237,7 +237,7 @@ pub struct LockFree {
     counts: Counts,
     /// Nodes emptied so far (never decremented), and its sum at the last sweep: see
     /// [`LockFree::note_emptied`].
-    emptied: Striped,
+    emptied: PerThread,
     swept_at: AtomicUsize,
 }
 
@@ -262,7 +262,7 @@ impl LockFree {
             id: RegistryId::new(),
             table: Table::with_capacity(tokens),
             counts: counter::counts(),
-            emptied: Striped::new(),
+            emptied: PerThread::new(),
             swept_at: AtomicUsize::new(0),
         }
     }
