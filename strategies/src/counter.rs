@@ -162,10 +162,12 @@ impl PerThread {
 
     // Relaxed throughout: the counts are statistics; no other memory is published through
     // them.
+    #[inline]
     pub(crate) fn increment(&self) {
         self.add(1);
     }
 
+    #[inline]
     pub(crate) fn decrement(&self) {
         self.add(-1);
     }
