@@ -19,6 +19,11 @@
 //! counter, whatever the number of threads, and a counter has as many cells as the most
 //! threads that were alive at once (rounded up to a power of two), not as threads ever ran.
 //!
+//! The price is on the other side: a cell is a cache line (128 bytes with the padding), so a
+//! counter takes 4 KiB once 16 threads have counted at once and 256 KiB at 1,024, and a read
+//! loads every cell, where 16 shared stripes took 2 KiB and 16 loads whatever the threads.
+//! Reads (`population`, a bus's bound counts) are statistics, rare next to the writes.
+//!
 //! # Invariants
 //! 1. **One writer per cell.** An index belongs to at most one thread at a time: handed out
 //!    and given back under one mutex, and a thread that gave its index back never uses it
