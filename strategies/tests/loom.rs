@@ -20,8 +20,8 @@
 //! A writer that finds a token's lock held parks at once under loom, in a modelled parking lot
 //! (`lockfree/sync.rs`): a release that fails to wake it leaves it asleep, and loom reports the
 //! deadlock. So every model where two writers meet on one token's lock (the register and
-//! unregister races below) also checks that the take's one-compare-and-swap way is never used
-//! with a waiter parked (`take_wakes_a_parked_waiter` is the smallest such model).
+//! unregister races below) also checks that each release wakes a parked waiter
+//! (`take_wakes_a_parked_waiter` is the smallest such model).
 //!
 //! The registry's record of "this thread is inside a callback" is one per loom thread under
 //! `--cfg loom` (registry's `protocol` module), so callbacks may call the registry here.
@@ -250,16 +250,15 @@ fn lookup_races_reclaim() {
     });
 }
 
-/// A lookup races an unregister that takes the participant out of its slot in one
-/// compare-and-swap (no partner, so no callback: the take's fast way whenever no reader is
-/// inside), followed by a register that reuses the emptied slot. The lookup returns the old
-/// producer, the new one or nothing; loom's cell checks that the new producer is not written
-/// into the slot while the lookup may still be cloning the old one out of it (a take that
-/// released the lock with a reader inside would let it), and the registry ends holding the new
-/// producer only. (Checked by planting a fast take whose compare-and-swap ignores the reader
-/// count: this model fails with a causality violation on the slot.)
+/// A lookup races an unregister that takes the participant out of its slot (no partner, so no
+/// callback: the lock is held only for the take), followed by a register that reuses the
+/// emptied slot. The lookup returns the old producer, the new one or nothing; loom's cell checks
+/// that the slot is not written (emptied, or given the new producer) while the lookup may still
+/// be cloning the old one out of it, and the registry ends holding the new producer only.
+/// (Checked by planting a take that does not wait for the readers inside the slot: this model
+/// fails with a causality violation on the slot.)
 #[test]
-fn lookup_races_fast_take_and_reuse() {
+fn lookup_races_take_and_reuse() {
     loom::model(|| {
         let registry = Arc::new(LockFree::new());
         let log = EventLog::new();
@@ -297,10 +296,9 @@ fn lookup_races_fast_take_and_reuse() {
 
 /// A consumer registers while the token's producer, alone, unregisters: if the register finds
 /// the token's lock held, it parks on the token's word (modelled parking, see `sync.rs`), and
-/// the take (no partner, no callback) must see the parked flag, take its slow way and wake it;
-/// a take that released the lock by its one compare-and-swap regardless would leave the
-/// register asleep for ever, which loom reports as a deadlock. (Checked by planting a fast take
-/// that ignores the parked flag: this model fails so.) Whatever the order, the consumer ends
+/// the take's release must see the parked flag and wake it; a release that does not would
+/// leave the register asleep for ever, which loom reports as a deadlock. (Checked by planting a
+/// release that never wakes: this model fails so.) Whatever the order, the consumer ends
 /// registered, and connected and disconnected only if it came first.
 #[test]
 fn take_wakes_a_parked_waiter() {

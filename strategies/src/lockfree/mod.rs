@@ -24,11 +24,8 @@
 //! that gives exactly one connect when a producer and a consumer arrive together, and
 //! per-token exclusion. A register stores its participant in its slot and sets its presence
 //! bit in the same atomic step that releases the lock; an unregister, after its callbacks,
-//! copies the participant out of its slot and clears the bit in the same compare-and-swap that
-//! releases the lock, if no reader is cloning from a slot and no waiter is parked; else it
 //! clears the bit, waits for the readers already cloning from the slot (a few instructions
-//! each), then releases the lock and wakes a waiter. A slot whose bit is clear counts as empty:
-//! it is never written on the way out, only by the next register's store.
+//! each), and moves the participant out.
 //!
 //! A register on a token with no node inserts a new node with the participant already in it,
 //! only if the token is still absent, in one compare-and-swap: the first participant of a
@@ -283,8 +280,8 @@ impl LockFree {
     /// the live tokens, not every token ever registered (a VMM's tokens are eventfd addresses,
     /// new with each VM): a sweep runs once the nodes emptied since the last one reach half the
     /// nodes in the table and at least [`SWEEP_AFTER`], so its walk of the list costs O(1) a
-    /// call, amortized. The thread that empties the node sweeps, after releasing that node's
-    /// lock: the sweep never waits (it skips locked nodes), and holds no lock of its own.
+    /// call, amortized. The thread that empties the node sweeps, with that node's lock held:
+    /// the sweep never waits (it skips locked nodes), so only that token's writers wait for it.
     fn note_emptied(&self) {
         // Loom runs its threads on one OS thread and replays each model many times: a std
         // thread-local tally would carry over between replays and make the model
@@ -483,16 +480,14 @@ impl Pairs for Writes<'_> {
         _: Token,
         f: impl FnOnce(&R::Me, Option<&R::Partner>) -> T,
     ) -> Option<(StdArc<R::Me>, T)> {
-        // The callbacks run while readers still see `me`; then it is copied out, withdrawn and
-        // the lock released, in one compare-and-swap when no reader or waiter is there
-        // (invariants 3 to 5). The guard is spent: the node is not ours to touch any more
-        // (invariant 8). An emptied node stays for the token's next register.
-        let (me, done, emptied) = guard.take::<R, _>(f)?;
+        // The callbacks run while readers still see `me`; then it is withdrawn and moved out
+        // (invariant 4). An emptied node stays for the token's next register.
+        let taken = guard.take::<R, _>(f)?;
         // Uncounted after it is unpublished (the invariant of `counts`).
         R::mine(&self.0.counts).decrement();
-        if emptied {
+        if !guard.is_taken::<ProducerRole>() && !guard.is_taken::<ConsumerRole>() {
             self.0.note_emptied();
         }
-        Some((me, done))
+        Some(taken)
     }
 }

@@ -21,17 +21,8 @@
 //!   a failed compare-and-swap means the word changed, and it looks again.
 //! - A **writer** holds the lock. To **store** a participant it writes the side's slot (no
 //!   reader reads a slot whose bit is clear), then sets the bit in the same atomic step that
-//!   releases the lock. To **take** one out it copies the participant out of the slot without
-//!   writing the slot (readers may be copying from it too: reads only), then gives up the slot
-//!   and the lock:
-//!   - **fast**, the common case: one compare-and-swap from "its bit set, locked, no reader,
-//!     no waiter parked" to "its bit clear, unlocked" ([`Word::withdraw_and_unlock`]);
-//!   - **slow**, if that fails because a reader is inside (either slot) or a waiter is parked:
-//!     clear the bit (new readers stay out), wait for the readers already in to leave
-//!     ([`Word::withdraw`]), then release the lock and wake a waiter ([`Word::unlock`]).
-//!
-//!   Either way the slot is not written: from the clearing of its bit on, it counts as
-//!   uninitialised, and its old bits are no one's (the copy owns the participant).
+//!   releases the lock. To **take** one out it clears the bit (new readers stay out), waits
+//!   for the readers already in to leave, then moves the participant out of the slot.
 //! - The **table** claims an empty node for removal by one compare-and-swap from the word
 //!   `0` (empty, unlocked, no reader, no waiter) to `locked | retired`.
 //!
@@ -43,33 +34,17 @@
 //!    needs the lock free and the node empty; it is never cleared. A writer that holds the
 //!    lock of a node it found and sees `retired` clear knows the node is the token's live one
 //!    and stays in the table until the lock is released: retiring needs the lock.
-//! 3. **A slot is initialised exactly while its bit is set**, or while the lock holder that
-//!    stored it has not released the lock yet (its bit is then set by that release). Only the
-//!    lock holder writes a slot, and only one whose bit is clear (a store: the old bits are
-//!    not dropped, they own nothing); a take only reads it. A node's drop drops the slots whose
-//!    bits are set, and only those. So the bits are the truth of which slots hold a
-//!    participant.
-//! 4. **No reader is inside a slot whose bit is clear, at any release of the lock.** A reader
-//!    enters only by a compare-and-swap that sees the side's bit set, and only the lock holder
-//!    clears a bit. The fast take clears it in a compare-and-swap that sees no reader at all,
-//!    and no reader of that side can enter after it; the slow take clears it first, then waits
-//!    until it sees no reader, before releasing. Until a later release sets the bit again, no
-//!    reader enters. So the next lock holder, which sees the bit clear, may write the slot:
-//!    every reader's copy happened before (its leave is a release, which the take's
-//!    compare-and-swap or wait acquires, and the take's release is what the next lock's
-//!    acquire reads).
-//! 5. **A participant is never read after it was taken, and never owned twice.** A reader
-//!    reads a slot only between entering (its bit set) and leaving; once the take's copy is
-//!    made, nothing in it can fail or unwind before the bit is cleared, and after that the
-//!    slot's bits are never read as a participant again (invariant 3).
-//! 6. **The registry holds no reference to a departed participant, strong or weak.** A slot
+//! 3. **Only the lock holder changes a node's participants.** A slot is written only with the
+//!    lock held: stored while its bit is clear, taken once its bit is clear and its readers
+//!    are gone. So the slots are the truth, and the bits say which of them readers may read.
+//! 4. **A participant is never read after it was taken.** A reader reads a slot only between
+//!    entering (the bit set, atomically with its count) and leaving; a take clears the bit and
+//!    waits for the count to drain before moving the participant out.
+//! 5. **The registry holds no reference to a departed participant, strong or weak.** A slot
 //!    holds the registry's only reference; a take moves it out and hands it back, and an
 //!    emptied node keeps none. Nothing is retired with a participant in it.
-//! 7. **Nothing is dropped under the lock.** A participant leaves the registry only by being
-//!    handed back to the caller, who drops it after the lock is released (or with the table,
-//!    when the registry is dropped).
-//! 8. **After a take, the taker never touches the node again.** Both ways release the lock;
-//!    a node whose lock is free may be claimed, removed and freed (the taker is not pinned).
+//! 6. **Nothing is dropped under the lock.** A participant leaves the registry only by being
+//!    handed back to the caller, who drops it after the lock is released.
 
 use super::sync::{self, AtomicUsize, Ordering};
 
@@ -152,11 +127,6 @@ impl Word {
         }
     }
 
-    /// The presence bits, read through exclusive access (a node being dropped or taken apart).
-    pub(crate) fn present_owned(&mut self) -> usize {
-        self.0.load(Ordering::Acquire) & PAIRED
-    }
-
     /// Whether the node was retired (invariant 2). Meaningful with the lock held.
     #[inline]
     pub(crate) fn is_retired(&self) -> bool {
@@ -199,32 +169,11 @@ impl Word {
         self.0.fetch_sub(READER, Ordering::Release);
     }
 
-    /// The take's fast way: with the lock held and `side` present, clears `side`'s presence
-    /// bit (the linearization point of an unregister) and releases the lock in one
-    /// compare-and-swap, if no reader is inside either slot and no waiter is parked
-    /// (invariant 4). Returns the presence bits left; `None`, with nothing changed, if the
-    /// word was not so: then [`Word::withdraw`] and [`Word::unlock`].
+    /// With the lock held: clears `side`'s presence bit (the linearization point of an
+    /// unregister), then waits for the readers inside to leave, so that the slot can be
+    /// emptied (invariant 4).
     #[inline]
-    pub(crate) fn withdraw_and_unlock(&self, side: usize) -> Option<usize> {
-        // The presence bits change only under the lock, which this thread holds: this load
-        // sees them as they are.
-        let present = self.0.load(Ordering::Relaxed) & PAIRED;
-        debug_assert!(present & side != 0, "withdraw of an absent side");
-        let left = present & !side;
-        // Acquire: the readers' leaves (releases) happen before it, so before the next lock
-        // holder's store to the slot; release: this thread's copy out of the slot too.
-        self.0
-            .compare_exchange(present | LOCKED, left, Ordering::AcqRel, Ordering::Relaxed)
-            .ok()
-            .map(|_| left)
-    }
-
-    /// The take's slow way, with the lock held: clears `side`'s presence bit (the
-    /// linearization point of an unregister), then waits for the readers inside to leave, so
-    /// that no reader is inside the slot when the lock is released (invariant 4). Returns the
-    /// presence bits left.
-    #[inline]
-    pub(crate) fn withdraw(&self, side: usize) -> usize {
+    pub(crate) fn withdraw(&self, side: usize) {
         let before = self.0.fetch_and(!side, Ordering::AcqRel);
         debug_assert!(before & LOCKED != 0 && before & side != 0);
         if before >= READER {
@@ -232,7 +181,6 @@ impl Word {
                 sync::spin();
             }
         }
-        before & PAIRED & !side
     }
 
     /// Claims an empty, unlocked node for removal (invariant 2): on success the lock is held

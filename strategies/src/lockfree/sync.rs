@@ -29,6 +29,11 @@ mod imp {
             UnsafeCell(std::cell::UnsafeCell::new(value))
         }
 
+        /// The value, out of the cell.
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
+
         /// Calls `f` with a pointer to read the value through.
         #[inline]
         pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {

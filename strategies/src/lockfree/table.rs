@@ -65,7 +65,6 @@
 use std::cell::Cell;
 use std::fmt;
 use std::hash::Hasher;
-use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
 use std::sync::Arc as StdArc;
 
@@ -141,17 +140,11 @@ impl Link {
     }
 }
 
-/// A [`Hold`] of the participant slots of a node: initialised exactly while the side's bit
-/// says so (invariant 3 of `slot.rs`).
+/// A [`Hold`] of the participant slots of a node.
 struct Slots;
 
 impl Hold for Slots {
-    type Of<T: ?Sized + 'static> = UnsafeCell<MaybeUninit<StdArc<T>>>;
-}
-
-/// A slot holding `participant`, or uninitialised.
-fn slot<T: ?Sized>(participant: Option<StdArc<T>>) -> UnsafeCell<MaybeUninit<StdArc<T>>> {
-    UnsafeCell::new(participant.map_or_else(MaybeUninit::uninit, MaybeUninit::new))
+    type Of<T: ?Sized + 'static> = UnsafeCell<Option<StdArc<T>>>;
 }
 
 /// A [`Hold`] of each side's presence bit.
@@ -196,70 +189,16 @@ impl Node {
         if !self.word().enter(bit::<R>()) {
             return None;
         }
-        // Safety: admitted as a reader, the side's bit was set, so the slot holds the
-        // participant (invariant 3 of `slot.rs`), and it is not written until this thread
-        // leaves (invariant 4).
-        let participant =
-            R::mine(&self.slots).with(|slot| unsafe { (*slot).assume_init_ref().clone() });
+        // Safety: admitted as a reader, the slot is not written until this thread leaves
+        // (invariant 4 of `slot.rs`), and it holds the participant (invariant 3).
+        let participant = R::mine(&self.slots).with(|slot| unsafe { (*slot).clone() });
         self.word.leave();
-        Some(participant)
-    }
-
-    /// The participants of a node this thread owns (never shared, or no longer), out of it.
-    fn into_participants(mut self) -> Pair<Strong> {
-        let present = self.word.present_owned();
-        // From here the slots are read as uninitialised: the node's drop drops none of them.
-        self.word = Word::new(0);
-        Pair {
-            // Safety: a set bit means an initialised slot (invariant 3 of `slot.rs`), moved out
-            // once: the word no longer says it is there.
-            producer: (present & slot::PRODUCER != 0)
-                .then(|| unsafe { move_out(&self.slots.producer) }),
-            // Safety: as above.
-            consumer: (present & slot::CONSUMER != 0)
-                .then(|| unsafe { move_out(&self.slots.consumer) }),
-        }
+        debug_assert!(participant.is_some(), "a present side with an empty slot");
+        participant
     }
 }
 
-/// The participant in `slot`, moved out bitwise: the slot is left as it was, to be treated as
-/// uninitialised.
-///
-/// # Safety
-/// The slot is initialised, no one writes it meanwhile, and the caller makes sure that the
-/// slot's bits are never used as a participant again (its bit is cleared, or about to be with
-/// nothing that can fail in between: invariant 5 of `slot.rs`).
-unsafe fn move_out<T: ?Sized>(slot: &UnsafeCell<MaybeUninit<StdArc<T>>>) -> StdArc<T> {
-    // Safety: the caller's contract; a read, so readers may read the slot at the same time.
-    slot.with(|slot| unsafe { ptr::read(slot).assume_init() })
-}
-
-/// Drops the participant in `slot`.
-///
-/// # Safety
-/// The slot is initialised and no one else can reach it.
-unsafe fn drop_in_slot<T: ?Sized>(slot: &UnsafeCell<MaybeUninit<StdArc<T>>>) {
-    // Safety: the caller's contract.
-    slot.with_mut(|slot| unsafe { (*slot).assume_init_drop() });
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let present = self.word.present_owned();
-        // Safety: the node is being dropped, so no one else reaches it; a set bit means an
-        // initialised slot (invariant 3 of `slot.rs`), and only those are dropped.
-        unsafe {
-            if present & slot::PRODUCER != 0 {
-                drop_in_slot(&self.slots.producer);
-            }
-            if present & slot::CONSUMER != 0 {
-                drop_in_slot(&self.slots.consumer);
-            }
-        }
-    }
-}
-
-// Safety: the slots are read and written only as the node's word allows (invariants 3 to 5
+// Safety: the slots are read and written only as the node's word allows (invariants 3 and 4
 // of `slot.rs`: one writer, the lock holder, and readers that only clone), and they hold
 // participants, which are `Send + Sync`; everything else in a node is atomic.
 unsafe impl Send for Node {}
@@ -350,7 +289,6 @@ impl Found {
         Some(Locked {
             node: self.node(),
             publish: 0,
-            released: false,
         })
     }
 }
@@ -364,13 +302,11 @@ impl Drop for Found {
 }
 
 /// A token's lock, held: its participants to read and change. Dropping it releases the lock
-/// and publishes what [`Locked::store`] stored, unless [`Locked::take`] released it already.
+/// and publishes what [`Locked::store`] stored.
 pub(crate) struct Locked<'n> {
     node: &'n Node,
     /// Presence bits stored under the lock, set when it is released.
     publish: usize,
-    /// Whether a take released the lock: the node may be gone (invariant 8 of `slot.rs`).
-    released: bool,
 }
 
 impl Locked<'_> {
@@ -383,14 +319,7 @@ impl Locked<'_> {
     /// Whether `R`'s side is taken.
     #[inline]
     pub(crate) fn is_taken<R: Role>(&self) -> bool {
-        self.present() & bit::<R>() != 0
-    }
-
-    /// The presence bits, the ones stored under this lock included.
-    #[inline]
-    fn present(&self) -> usize {
-        debug_assert!(!self.released, "a node used after its take released it");
-        self.node.word.present() | self.publish
+        (self.node.word.present() | self.publish) & bit::<R>() != 0
     }
 
     /// Calls `f` with `R`'s participant and its partner, as registered.
@@ -399,20 +328,12 @@ impl Locked<'_> {
         &self,
         f: impl FnOnce(Option<&R::Me>, Option<&R::Partner>) -> T,
     ) -> T {
-        let present = self.present();
         let (mine, partner) = R::split(&self.node.slots);
-        let partner_bit = *R::partner(&SIDES);
         mine.with(|mine| {
             partner.with(|partner| {
-                // Safety: a slot is initialised while its bit is set or stored under this lock
-                // (invariant 3 of `slot.rs`), and only the lock holder writes a slot: this
-                // thread, so nothing writes them during `f`, and readers only read.
-                unsafe {
-                    f(
-                        (present & bit::<R>() != 0).then(|| (*mine).assume_init_ref().as_ref()),
-                        (present & partner_bit != 0).then(|| (*partner).assume_init_ref().as_ref()),
-                    )
-                }
+                // Safety: only the lock holder writes a slot (invariant 3 of `slot.rs`), and
+                // this thread is it: nothing writes them during `f`, and readers only read.
+                unsafe { f((*mine).as_deref(), (*partner).as_deref()) }
             })
         })
     }
@@ -421,51 +342,36 @@ impl Locked<'_> {
     #[inline]
     pub(crate) fn store<R: Role>(&mut self, me: StdArc<R::Me>) {
         debug_assert!(!self.is_taken::<R>(), "store on a taken side");
-        // Safety: the lock is held and the side's bit is clear, so no reader is inside this
-        // slot (invariant 4 of `slot.rs`) and no one else writes it (invariant 3). The slot
-        // is uninitialised: its old bits are overwritten, not dropped.
-        R::mine(&self.node.slots).with_mut(|slot| unsafe { (*slot).write(me) });
+        // Safety: the lock is held and the side's bit is clear, so no reader is admitted to
+        // this slot (invariant 4 of `slot.rs`) and no one else writes it (invariant 3).
+        R::mine(&self.node.slots).with_mut(|slot| unsafe { *slot = Some(me) });
         self.publish |= bit::<R>();
     }
 
     /// Takes `R`'s participant out, after calling `f` with it and its partner while readers
-    /// still see it, and releases the lock: the participant, what `f` returned and whether
-    /// the node is left empty; `None` (the lock still held) if that side is empty. The node
-    /// is not this thread's to touch afterwards (invariant 8 of `slot.rs`).
+    /// still see it; `None` if that side is empty.
     #[inline]
     pub(crate) fn take<R: Role, T>(
         &mut self,
         f: impl FnOnce(&R::Me, Option<&R::Partner>) -> T,
-    ) -> Option<(StdArc<R::Me>, T, bool)> {
+    ) -> Option<(StdArc<R::Me>, T)> {
         debug_assert!(self.publish == 0, "take after store under one lock");
         if !self.is_taken::<R>() {
             return None;
         }
         let done = self.look::<R, _>(|me, partner| f(me.expect("a present side"), partner));
-        let word = &self.node.word;
-        // Safety: the side's bit is set, so the slot is initialised (invariant 3 of
-        // `slot.rs`); only this thread, the lock holder, writes it, and readers only read it,
-        // as this does. The copy owns the participant from here: both ways below clear the bit
-        // before the lock is released, and nothing between can fail (invariant 5).
-        let me = unsafe { move_out(R::mine(&self.node.slots)) };
-        // One compare-and-swap in the common case; else clear the bit, wait for the readers,
-        // release and wake (invariant 4).
-        let left = word.withdraw_and_unlock(bit::<R>()).unwrap_or_else(|| {
-            let left = word.withdraw(bit::<R>());
-            word.unlock(0);
-            left
-        });
-        self.released = true;
-        Some((me, done, left == 0))
+        self.node.word.withdraw(bit::<R>());
+        // Safety: the lock is held, the side's bit is clear and its readers have left
+        // (`withdraw`): no one else touches the slot (invariants 3 and 4 of `slot.rs`).
+        let me = R::mine(&self.node.slots).with_mut(|slot| unsafe { (*slot).take() });
+        Some((me.expect("a present side"), done))
     }
 }
 
 impl Drop for Locked<'_> {
     #[inline]
     fn drop(&mut self) {
-        if !self.released {
-            self.node.word.unlock(self.publish);
-        }
+        self.node.word.unlock(self.publish);
     }
 }
 
@@ -562,8 +468,8 @@ impl Table {
             link: Link::new(key, token),
             word: Word::new(bits),
             slots: Pair {
-                producer: slot(pair.producer),
-                consumer: slot(pair.consumer),
+                producer: UnsafeCell::new(pair.producer),
+                consumer: UnsafeCell::new(pair.consumer),
             },
         }))
         .cast_mut();
@@ -579,7 +485,11 @@ impl Table {
                 let Ok(ours) = Arc::try_unwrap(ours) else {
                     unreachable!("an unpublished node has one owner")
                 };
-                let pair = ours.into_participants();
+                let Node { slots, .. } = ours;
+                let pair = Pair {
+                    producer: slots.producer.into_inner(),
+                    consumer: slots.consumer.into_inner(),
+                };
                 // Safety: a link with a nonzero token is a node's, the first field of the
                 // `repr(C)` node.
                 let node = unsafe { &*ptr::from_ref(link).cast::<Node>() };
