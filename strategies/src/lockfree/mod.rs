@@ -112,27 +112,44 @@
 //!   atomic read-modify-writes on the word and one on the participant's count. `population`
 //!   sums the per-thread counters.
 //! - **Register or unregister on a token with a node** (every one but a token's first ever):
-//!   one pin, the walk, the lock (a compare-and-swap), its release (one atomic), one counter
-//!   update, and for an unregister one more atomic to clear its bit. No allocation, no
-//!   reference count, nothing retired.
+//!   one pin (crossbeam-epoch's fence, a compare-and-swap on x86), the walk, the lock (a
+//!   compare-and-swap), its release (one atomic), and for an unregister one more atomic to
+//!   clear its bit: three atomic read-modify-writes for a register, four for an unregister,
+//!   fourteen a connect+disconnect cycle. The population counter is a load and a store of the
+//!   thread's own cell (`counter.rs`), no read-modify-write. No allocation, no reference count,
+//!   nothing retired.
 //! - **Register on a new token**: the node's allocation and one compare-and-swap to insert it;
 //!   now and then a bucket's first use (a sentinel inserted) or a growth (an increment).
 //! - Each also runs the callback protocol (`bypass_registry::registration`).
 //!
-//! Measured on 2 shared cores (criterion, `cargo bench -p bypass-benches --bench cycle --
-//! --warm-up-time 1 --measurement-time 3 FILTER`, medians with their intervals, one session at
-//! a load average of 2): a connect+disconnect cycle costs 164 ns (163–165) with no other token
-//! and 170 ns (166–173) with 1,000,000 live ones, against 69 ns for a raw dashmap doing the
-//! same inserts and removes at both populations (`floor`); the design this one replaced cost
-//! 370 ns (361–378). Two threads on their own tokens spend 179 ns of CPU time a cycle, as at one
-//! thread (`cycle_threads_cpu`: they scale; the old design went from 414 ns a cycle at one
-//! thread to 1.15 µs a round at two), and manage 10.5 million cycles a second against
-//! dashmap's 27.7 (`cycle_threads`). `is_paired` on 100,000 live tokens under churn: 85–94 ns
-//! against dashmap's 119–132 (`lookup`; the old design 236). The callback protocol itself
-//! costs 31 ns of a cycle (`protocol`: 12 ns for the twelve callbacks called directly). What is
-//! left above the floor is atomic read-modify-writes, about 13 ns each on this machine: the
-//! floor does two an operation, this backend four or five (the epoch pin, the lock and its
-//! release, a population counter, and for an unregister the clearing of its bit).
+//! Measured on 2 shared cores (criterion: `cargo bench -p bypass-benches --bench cycle
+//! --no-run`, then the bench binary run directly with `--bench --warm-up-time 1
+//! --measurement-time 3 'FILTER'`; the median of five runs alternated with the previous build,
+//! with the interval of the median run; one session at a load average of 1–3): a
+//! connect+disconnect cycle costs 158 ns (157–160) with no other token, against 75 ns (75–76)
+//! for a raw dashmap doing the same inserts and removes (`floor`): 2.1 times the floor. With
+//! striped counters (a `fetch_add` on a shared cell) it cost 178 ns (176–179). Two threads on
+//! their own tokens spend 179 ns (178–179) of CPU time a cycle, 166 ns (161–170) at one
+//! (`cycle_threads_cpu`: they scale; the design this one replaced went from 414 ns a cycle at
+//! one thread to 1.15 µs a round at two), and manage 10.6 million cycles a second
+//! (`cycle_threads`: 183–192 ns a round of two cycles, four runs). At 1,000,000 live tokens a
+//! cycle costs 567 ns (369–770) and 588 ns (397–775) in two runs, against the floor's 80–87
+//! (the striped counters: 680 and 741): half of that is `Table::sweep` (perf), since
+//! the emptied-node count behind the sweeps counts one token emptied again and again as many
+//! empty nodes, and so walks the whole list every 500,000 cycles. From an earlier session
+//! (reads and the protocol do not touch the counters): `is_paired` on 100,000 live tokens under
+//! churn, 85–94 ns against dashmap's 119–132 (`lookup`; the old design 236); the callback
+//! protocol itself, 31 ns of a cycle (`protocol`: 12 ns for the twelve callbacks called
+//! directly).
+//!
+//! What is left above the floor is the protocol and the atomic read-modify-writes: the floor
+//! does two an operation, this backend three or four. Each costs less than its share of perf's
+//! samples suggests (most land on `lock` instructions, which wait for the stores before them to
+//! drain, and a drain a removed one paid for moves to the next): taking the counters' four
+//! `fetch_add`s out of a cycle saved 20 ns, about 5 ns each; folding an unregister's clearing
+//! of its bit and its release into one compare-and-swap (tried, with slots that count as
+//! uninitialised while their bit is clear) saved nothing measurable, 168 ns against 165 (wall)
+//! and 176 against 168 (CPU time) in one session, and was left out.
 //!
 //! With 1,024 threads registering 87,000 tokens at once (`bypass run --backend lockfree
 //! --scenario irqfd-flood --seed N`, seeds 1–3, alternated with the old design in one
