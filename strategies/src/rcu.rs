@@ -69,7 +69,7 @@
 //! that readers on many cores never write a shared line and never wait. Registers and
 //! unregisters: the writer lock of the bucket, a path copy of O(log₃₂ n) nodes of at most 32
 //! children, one leaf, and one store, which walks arc-swap's per-thread slots (next section);
-//! [`Registry::population`] sums two striped counters.
+//! [`Registry::population`] sums two per-thread counters.
 //!
 //! # The cost of a store grows with threads
 //! arc-swap lets readers skip reference counting by leaving a "debt" in a slot of their own

@@ -54,7 +54,7 @@
 //! expected, whatever the number of tokens. Readers of one shard all write the shard's lock word, so a read-mostly hot path
 //! spread over many cores pays for that cache line ([`rcu`](crate::rcu) does not). Registers
 //! and unregisters: the writer lock of the shard, then one or two short dashmap operations,
-//! O(1) expected; [`Registry::population`] sums two striped counters. Measured on one thread (release
+//! O(1) expected; [`Registry::population`] sums two per-thread counters. Measured on one thread (release
 //! build, a loaded 2-core VM): a lone register then unregister costs 0.1–0.2 µs each whether
 //! 0 or 100,000 tokens are live (0.3 µs at 1,000,000), and `is_paired` 25–60 ns.
 //!

@@ -17,6 +17,12 @@
 //! release: collecting regardless of live guards fails `adjacent_removals_in_one_list`,
 //! `removal_of_emptied_node_races_register` and `removal_races_two_registers`.)
 //!
+//! A writer that finds a token's lock held parks at once under loom, in a modelled parking lot
+//! (`lockfree/sync.rs`): a release that fails to wake it leaves it asleep, and loom reports the
+//! deadlock. So every model where two writers meet on one token's lock (the register and
+//! unregister races below) also checks that each release wakes a parked waiter
+//! (`take_wakes_a_parked_waiter` is the smallest such model).
+//!
 //! The registry's record of "this thread is inside a callback" is one per loom thread under
 //! `--cfg loom` (registry's `protocol` module), so callbacks may call the registry here.
 
@@ -241,6 +247,85 @@ fn lookup_races_reclaim() {
         // Nothing of the producer is left in the registry, strong or weak (the lookup's clone
         // was dropped with `seen`).
         assert_eq!((StdArc::strong_count(&p), StdArc::weak_count(&p)), (1, 0));
+    });
+}
+
+/// A lookup races an unregister that takes the participant out of its slot (no partner, so no
+/// callback: the lock is held only for the take), followed by a register that reuses the
+/// emptied slot. The lookup returns the old producer, the new one or nothing; loom's cell checks
+/// that the slot is not written (emptied, or given the new producer) while the lookup may still
+/// be cloning the old one out of it, and the registry ends holding the new producer only.
+/// (Checked by planting a take that does not wait for the readers inside the slot: this model
+/// fails with a causality violation on the slot.)
+#[test]
+fn lookup_races_take_and_reuse() {
+    loom::model(|| {
+        let registry = Arc::new(LockFree::new());
+        let log = EventLog::new();
+        let (old, new) = (probe(Side::Producer, &log), probe(Side::Producer, &log));
+        registry.register_producer(token(), old.clone()).unwrap();
+        let churner = {
+            let (registry, new) = (registry.clone(), new.clone());
+            thread::spawn(move || {
+                drop(registry.unregister_producer(token()).unwrap());
+                registry.register_producer(token(), new).unwrap();
+            })
+        };
+        let seen = registry.producer(token()).map(|seen| {
+            let seen: StdArc<dyn std::any::Any + Send + Sync> = seen;
+            seen.downcast::<Probe>().unwrap()
+        });
+        if let Some(seen) = &seen {
+            assert!(
+                StdArc::ptr_eq(seen, &old) || StdArc::ptr_eq(seen, &new),
+                "the lookup returned neither producer"
+            );
+        }
+        drop(seen);
+        churner.join().unwrap();
+        assert!(log.take().is_empty(), "no pair, no callback");
+        assert_eq!(registry.population(), population(1, 0));
+        assert_eq!(
+            StdArc::strong_count(&old),
+            1,
+            "the registry kept the old producer"
+        );
+        assert_eq!(StdArc::strong_count(&new), 2);
+    });
+}
+
+/// A consumer registers while the token's producer, alone, unregisters: if the register finds
+/// the token's lock held, it parks on the token's word (modelled parking, see `sync.rs`), and
+/// the take's release must see the parked flag and wake it; a release that does not would
+/// leave the register asleep for ever, which loom reports as a deadlock. (Checked by planting a
+/// release that never wakes: this model fails so.) Whatever the order, the consumer ends
+/// registered, and connected and disconnected only if it came first.
+#[test]
+fn take_wakes_a_parked_waiter() {
+    loom::model(|| {
+        let registry = Arc::new(LockFree::new());
+        let log = EventLog::new();
+        let p = probe(Side::Producer, &log);
+        registry.register_producer(token(), p.clone()).unwrap();
+        let leaver = {
+            let (registry, p) = (registry.clone(), p.clone());
+            thread::spawn(move || {
+                drop(registry.unregister_producer(token()).unwrap());
+                p.retire();
+            })
+        };
+        registry
+            .register_consumer(token(), probe(Side::Consumer, &log))
+            .unwrap();
+        leaver.join().unwrap();
+        let events = log.take();
+        let (connects, disconnects) =
+            check_token_history(1, &events).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(connects, disconnects, "the producer left: {events:?}");
+        assert_eq!(p.late_calls(), 0);
+        assert!(registry.producer(token()).is_none() && registry.consumer(token()).is_some());
+        assert_eq!(registry.population(), population(0, 1));
+        assert_eq!(StdArc::strong_count(&p), 1);
     });
 }
 

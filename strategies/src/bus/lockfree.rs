@@ -13,7 +13,7 @@
 //! - **Nothing bus-wide on a device's path**: `register_device`, `unregister_device` and the
 //!   reads take no lock but the device's own. They write two bus-wide atomic counters (the
 //!   registration and bind numbers, which give the contract's orders), the driver's gate and
-//!   bound count, and striped population counts.
+//!   bound count, and per-thread population counts.
 //! - **The device's lock**: across each probe and remove about the device. A slow probe of one
 //!   device holds up the calls about that device and the walks that reach it, no other device.
 //! - **The driver list's writer mutex** and **a leaving driver's gate**: only in

@@ -65,7 +65,7 @@ use bypass_registry::bus::{
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::binding::Binding;
-use crate::counter::Striped;
+use crate::counter::PerThread;
 
 /// Where a scalable bus keeps its device slots, by key. Its operations never call back and
 /// never wait for a device lock, so they can be made while holding one.
@@ -133,7 +133,7 @@ struct DriverSlot {
     /// driver, never 0.
     generation: u64,
     gate: Gate,
-    bound: Striped,
+    bound: PerThread,
 }
 
 /// The probes in flight by one driver, and whether it is leaving.
@@ -204,8 +204,8 @@ pub(crate) struct Scalable<I> {
     driver_writer: Mutex<()>,
     next_seq: AtomicU64,
     next_bind: AtomicU64,
-    devices: Striped,
-    bound: Striped,
+    devices: PerThread,
+    bound: PerThread,
 }
 
 impl<I: DeviceIndex> Scalable<I> {
@@ -218,8 +218,8 @@ impl<I: DeviceIndex> Scalable<I> {
             driver_writer: Mutex::new(()),
             next_seq: AtomicU64::new(0),
             next_bind: AtomicU64::new(0),
-            devices: Striped::new(),
-            bound: Striped::new(),
+            devices: PerThread::new(),
+            bound: PerThread::new(),
         }
     }
 
@@ -363,7 +363,7 @@ impl<I: DeviceIndex> Scalable<I> {
                 driver,
                 generation,
                 gate: Gate::new(),
-                bound: Striped::new(),
+                bound: PerThread::new(),
             });
             let mut drivers = Vec::with_capacity(list.drivers.len() + 1);
             drivers.extend(list.drivers.iter().cloned());

@@ -26,7 +26,7 @@
 //! - `register_device`: a slot allocation, a shard lock for the insert, a `SeqCst` fence, a
 //!   load of the driver list, and the offer: the drivers of the list are matched in order,
 //!   O(drivers), one probe per matching driver until one binds. Two bus-wide atomic counters
-//!   (registration and bind numbers) and two striped population counts are written.
+//!   (registration and bind numbers) and two per-thread population counts are written.
 //! - `unregister_device`: a lookup, the device's lock, the remove if bound, a shard lock for
 //!   the removal: O(1) expected.
 //! - `register_driver`: a copy of the driver list, then a list of all devices sorted by
@@ -34,7 +34,7 @@
 //! - `unregister_driver`: a copy of the driver list, a scan of all devices for those bound to
 //!   it, O(n), sorted by bind number, and a remove of each.
 //! - Reads: a lookup (a shared shard lock) and an atomic load; `bound_count` and `has_driver`
-//!   search the driver list, O(drivers); `population` sums striped counters.
+//!   search the driver list, O(drivers); `population` sums per-thread counters.
 //!
 //! Measured with criterion (`bus_device` in `bypass-benches`, one thread, a register then
 //! unregister of a device that binds, release build on a loaded 2-core VM, so only the trend

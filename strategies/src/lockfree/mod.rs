@@ -38,8 +38,8 @@
 //! the token's next register reuses it, so a token that comes and goes allocates nothing and
 //! frees nothing. Empty nodes are removed lazily: a register that inserts a new node removes
 //! every empty, unlocked node it walks past on the way; once the nodes emptied since the last
-//! sweep reach half the table (and at least 1,024), the unregister that empties the next one
-//! sweeps the whole list, so memory follows the live tokens at O(1) a call amortized (that
+//! sweep, less those a register refilled, reach half the table (and at least 1,024), the
+//! unregister that empties the next one sweeps the whole list, so memory follows the live tokens at O(1) a call amortized (that
 //! one call takes O(n), holding only its own token's lock); [`LockFree::reclaim_empty`]
 //! removes them all at once. Removal claims a node with one compare-and-swap of its word from "empty,
 //! unlocked, no reader" to "locked, retired", then unlinks it; a register that found the node
@@ -61,7 +61,7 @@
 //!
 //! # What is locked, and for how long
 //! - **Nothing global, nothing sharded.** The table is lock-free, the population is two
-//!   striped atomic counters.
+//!   per-thread counters (no read-modify-write).
 //! - **The token's lock**, a bit of its node's word: by every register that finds the token's
 //!   node (the second participant, or a first one reusing an emptied node) and by every
 //!   unregister that finds its participant, from the lookup to the release that publishes the
@@ -118,42 +118,19 @@
 //! All O(1) expected at any population: one hash, a bucket lookup and a walk of about one node.
 //! - **Read**: one pin (two loads and a store, and one store to unpin) and the walk;
 //!   `is_paired` then one load, `producer`/`consumer` two atomic read-modify-writes on the word
-//!   and one on the participant's count. `population` sums the striped counters.
+//!   and one on the participant's count. `population` sums the per-thread counters.
 //! - **Register or unregister on a token with a node** (every one but a token's first ever):
-//!   one pin, the walk, the lock (a compare-and-swap), its release (one atomic), one counter
-//!   update, and for an unregister one more atomic to clear its bit. No allocation, no
-//!   reference count, nothing retired.
+//!   one pin (no read-modify-write: `epoch.rs`), the walk, the lock (a compare-and-swap), its
+//!   release (one atomic), and for an unregister one more atomic to clear its bit: two atomic
+//!   read-modify-writes for a register, three for an unregister, ten a connect+disconnect
+//!   cycle. The population counter is a load and a store of the
+//!   thread's own cell (`counter.rs`), no read-modify-write. No allocation, no reference count,
+//!   nothing retired.
 //! - **Register on a new token**: the node's allocation and one compare-and-swap to insert it;
 //!   now and then a bucket's first use (a sentinel inserted) or a growth (an increment).
 //! - Each also runs the callback protocol (`bypass_registry::registration`).
 //!
-//! Measured on 2 shared cores (criterion, `cargo bench -p bypass-benches --bench cycle --
-//! --warm-up-time 1 --measurement-time 3 FILTER`, medians with their intervals, one session at
-//! a load average of 2), with crossbeam-epoch's pins, which cost a read-modify-write each (the
-//! collector that replaced them is measured below): a connect+disconnect cycle costs 164 ns
-//! (163–165) with no other token and 170 ns (166–173) with 1,000,000 live ones, against 69 ns
-//! for a raw dashmap doing the same inserts and removes at both populations (`floor`); the
-//! design this one replaced cost 370 ns (361–378). Two threads on their own tokens spend 179 ns
-//! of CPU time a cycle, as at one thread (`cycle_threads_cpu`: they scale; the old design went from 414 ns a cycle at one
-//! thread to 1.15 µs a round at two), and manage 10.5 million cycles a second against
-//! dashmap's 27.7 (`cycle_threads`). `is_paired` on 100,000 live tokens under churn: 85–94 ns
-//! against dashmap's 119–132 (`lookup`; the old design 236). The callback protocol itself
-//! costs 31 ns of a cycle (`protocol`: 12 ns for the twelve callbacks called directly). What
-//! was left above the floor was atomic read-modify-writes, about 13 ns each on this machine:
-//! the floor does two an operation, this backend did four or five (the epoch pin, the lock and
-//! its release, a population counter, and for an unregister the clearing of its bit).
-//!
-//! The table's own collector (`epoch.rs`: pins with no read-modify-write), alternated with
-//! crossbeam-epoch's pins in one session (three runs each, load average 2.6–3.4, medians with
-//! their intervals): a cycle with no other token costs 156 ns (154–158), 163 (157–169) and 163
-//! (155–172), against 178 (176–181), 178 (177–179) and 184 (175–192) with crossbeam-epoch's
-//! pins, and 73–100 ns for the dashmap floor in the same runs. A thread's CPU time a cycle
-//! (`cycle_threads_cpu`): 165, 153 and 152 ns at one thread (against 178, 188 and 179), 174,
-//! 167 and 166 ns at two (against 177, 191 and 216). `is_paired` under churn (`lookup`) was
-//! too noisy in that session to tell (intervals of ±20–40 %: the churner and the lookups share
-//! the 2 cores). What is left above the floor: three or four read-modify-writes an operation
-//! (the lock and its release, a population counter, and for an unregister the clearing of its
-//! bit), and the callback protocol.
+//! MEASURED_PLACEHOLDER
 //!
 //! With 1,024 threads registering 87,000 tokens at once (`bypass run --backend lockfree
 //! --scenario irqfd-flood --seed N`, seeds 1–3, alternated with the old design in one
@@ -187,12 +164,14 @@
 //! loom's atomics, `Arc` and cells, the table starts with a single bucket and grows to two, and
 //! epoch reclamation is a modelled collector that releases a retired node only once no guard
 //! pinned before its retirement is alive, poisoning what it releases, so an early free fails a
-//! model. The models check that the table pins, retires and reaches nodes as that contract
-//! requires; they do not model the real collector (loom has no `membarrier`), whose argument is
-//! in `epoch.rs` and which the ordinary tests check: a quarantining collector that poisons what
-//! it releases (an early release fails a reader's check, every run), a stress of readers
-//! lingering on nodes while others sweep, the same tests rerun with the fence fallback, and
-//! valgrind (`.ci/valgrind`, where `membarrier` works, so the fast path runs).
+//! model. A writer waiting for a token's lock parks in a modelled parking lot, so a missed
+//! wake-up is a deadlock that fails a model too. The models check that the table pins, retires
+//! and reaches nodes as that contract requires; they do not model the real collector (loom has
+//! no `membarrier`), whose argument is in `epoch.rs` and which the ordinary tests check: a
+//! quarantining collector that poisons what it releases (an early release fails a reader's
+//! check, every run), a stress of readers lingering on nodes while others sweep, the same tests
+//! rerun with the fence fallback, and valgrind (`.ci/valgrind`, where `membarrier` works, so
+//! the fast path runs).
 //!
 //! # Example
 //! A producer and a consumer of one token registering at the same time connect exactly once,
@@ -250,14 +229,14 @@ use self::table::{Entry, Found, Locked, Node, Table, bit};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::counter::{self, Counts, Striped};
+use crate::counter::{self, Counts, PerThread};
 
 /// A registry on a lock-free token table, with one lock per token held across that token's
 /// callbacks only; reads never wait for a callback. See the [module documentation](self).
 pub struct LockFree {
     id: RegistryId,
     table: Table,
-    /// The population, one striped counter per side: every register and unregister writes
+    /// The population, one per-thread counter per side: every register and unregister writes
     /// one, and threads on disjoint tokens should not share a cache line for it.
     ///
     /// Invariant: a counter changes only for a register that succeeds or an unregister, and
@@ -267,14 +246,17 @@ pub struct LockFree {
     /// (cells read one after another may miss some of them): a register that ends `duplicate`
     /// or `connect-failed` never shows in it.
     counts: Counts,
-    /// Nodes emptied so far (never decremented), and its sum at the last sweep: see
-    /// [`LockFree::note_emptied`].
-    emptied: Striped,
+    /// Nodes emptied so far less those refilled, and its sum at the last sweep: see
+    /// [`LockFree::note_empty`].
+    emptied: PerThread,
     swept_at: AtomicUsize,
+    /// How many sweeps [`LockFree::note_empty`] ran (statistics).
+    sweeps: AtomicUsize,
 }
 
-/// A thread counts the nodes it empties locally, and adds them to [`LockFree::note_emptied`]'s
-/// count (and checks whether a sweep is due) every this many.
+/// A thread counts the nodes it empties and refills locally, and adds them to
+/// [`LockFree::note_empty`]'s count (and checks whether a sweep is due) once they differ by
+/// this many.
 const SWEEP_CHECK: u32 = 64;
 
 /// The fewest emptied nodes worth a sweep of the whole list.
@@ -294,8 +276,9 @@ impl LockFree {
             id: RegistryId::new(),
             table: Table::with_capacity(tokens),
             counts: counter::counts(),
-            emptied: Striped::new(),
+            emptied: PerThread::new(),
             swept_at: AtomicUsize::new(0),
+            sweeps: AtomicUsize::new(0),
         }
     }
 
@@ -307,13 +290,16 @@ impl LockFree {
         self.table.sweep();
     }
 
-    /// Counts a node emptied, and now and then removes the empty nodes, so that memory follows
-    /// the live tokens, not every token ever registered (a VMM's tokens are eventfd addresses,
-    /// new with each VM): a sweep runs once the nodes emptied since the last one reach half the
-    /// nodes in the table and at least [`SWEEP_AFTER`], so its walk of the list costs O(1) a
-    /// call, amortized. The thread that empties the node sweeps, with that node's lock held:
-    /// the sweep never waits (it skips locked nodes), so only that token's writers wait for it.
-    fn note_emptied(&self) {
+    /// Counts a node emptied (`change` 1) or an emptied node refilled (-1), and now and then
+    /// removes the empty nodes, so that memory follows the live tokens, not every token ever
+    /// registered (a VMM's tokens are eventfd addresses, new with each VM): a sweep runs once the
+    /// nodes emptied since the last one, less those refilled, reach half the nodes in the table
+    /// and at least [`SWEEP_AFTER`], so its walk of the list costs O(1) a call, amortized. A
+    /// token that comes and goes empties and refills its one node: it counts for nothing, and
+    /// sets off no sweep (counting its empties alone walked a million-node list every 500,000
+    /// cycles). The thread that empties the node sweeps, with that node's lock held: the sweep
+    /// never waits (it skips locked nodes), so only that token's writers wait for it.
+    fn note_empty(&self, change: i32) {
         // Loom runs its threads on one OS thread and replays each model many times: a std
         // thread-local tally would carry over between replays and make the model
         // nondeterministic. No model comes near a sweep's threshold anyway.
@@ -322,20 +308,26 @@ impl LockFree {
         }
         thread_local! {
             // No destructor: usable while the thread's other locals are being destroyed.
-            static EMPTIED: Cell<u32> = const { Cell::new(0) };
+            static TALLY: Cell<i32> = const { Cell::new(0) };
         }
         // A thread-local tally, so the common case writes no shared or atomic memory; up to
-        // `SWEEP_CHECK - 1` empties a thread are counted late (or towards another registry of
-        // the thread's), which only shifts when a sweep runs.
-        let due = EMPTIED.with(|tally| {
-            let n = tally.get() + 1;
-            tally.set(n % SWEEP_CHECK);
-            n == SWEEP_CHECK
+        // `SWEEP_CHECK - 1` a thread are counted late (or towards another registry of the
+        // thread's), which only shifts when a sweep runs.
+        let flushed = TALLY.with(|tally| {
+            let n = tally.get() + change;
+            if n.unsigned_abs() >= SWEEP_CHECK {
+                tally.set(0);
+                Some(n)
+            } else {
+                tally.set(n);
+                None
+            }
         });
-        if !due {
+        let Some(n) = flushed else { return };
+        self.emptied.add(n as isize);
+        if n < 0 {
             return;
         }
-        self.emptied.add(SWEEP_CHECK as isize);
         let emptied = self.emptied.get();
         let last = self.swept_at.load(Ordering::Relaxed);
         let due = emptied.saturating_sub(last) >= SWEEP_AFTER.max(self.table.len() / 2);
@@ -346,6 +338,7 @@ impl LockFree {
                 .compare_exchange(last, emptied, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
+            self.sweeps.fetch_add(1, Ordering::Relaxed);
             self.table.sweep();
         }
     }
@@ -501,6 +494,10 @@ impl Pairs for Writes<'_> {
     fn store<R: Role>(&self, guard: &mut Locked<'_>, _: Token, me: StdArc<R::Me>) {
         // Counted while the register is in flight, before the guard's release publishes it.
         R::mine(&self.0.counts).increment();
+        if !guard.is_taken::<ProducerRole>() && !guard.is_taken::<ConsumerRole>() {
+            // An emptied node reused.
+            self.0.note_empty(-1);
+        }
         guard.store::<R>(me);
     }
 
@@ -517,8 +514,56 @@ impl Pairs for Writes<'_> {
         // Uncounted after it is unpublished (the invariant of `counts`).
         R::mine(&self.0.counts).decrement();
         if !guard.is_taken::<ProducerRole>() && !guard.is_taken::<ConsumerRole>() {
-            self.0.note_emptied();
+            self.0.note_empty(1);
         }
         Some(taken)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use bypass_registry::probe::{EventLog, Probe};
+
+    use super::*;
+
+    fn token(n: u64) -> Token {
+        Token::new(n).unwrap()
+    }
+
+    fn cycle(r: &LockFree, log: &StdArc<EventLog>, t: u64) {
+        let p = StdArc::new(Probe::producer(t, log));
+        let c = StdArc::new(Probe::consumer(t, log));
+        r.register_producer(token(t), p).unwrap();
+        r.register_consumer(token(t), c).unwrap();
+        r.unregister_producer(token(t)).unwrap();
+        r.unregister_consumer(token(t)).unwrap();
+        log.take();
+    }
+
+    /// Fresh tokens leave emptied nodes behind: sweeps remove them, so memory follows the live
+    /// tokens.
+    #[test]
+    fn fresh_tokens_set_off_sweeps() {
+        let (r, log) = (LockFree::new(), EventLog::new());
+        for t in 1..=20_000 {
+            cycle(&r, &log, t);
+        }
+        assert!(r.sweeps.load(Ordering::Relaxed) > 0);
+        assert!(r.table.len() < 20_000, "{} nodes left", r.table.len());
+    }
+
+    /// One token that comes and goes reuses its one node: it sets off no sweep, whatever the
+    /// table holds (each sweep walks every node).
+    #[test]
+    fn a_token_that_comes_and_goes_sets_off_no_sweep() {
+        let (r, log) = (LockFree::new(), EventLog::new());
+        for t in 1..=2_000 {
+            let p = StdArc::new(Probe::producer(t, &log));
+            r.register_producer(token(t), p).unwrap();
+        }
+        for _ in 0..100_000 {
+            cycle(&r, &log, 1_000_000);
+        }
+        assert_eq!(r.sweeps.load(Ordering::Relaxed), 0);
     }
 }

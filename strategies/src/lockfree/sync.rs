@@ -5,8 +5,9 @@
 //! of each node's state word, the cells that hold a token's participants, and how a writer
 //! waits for a token's lock. Under `--cfg loom` they are loom's, so the loom models in
 //! `strategies/tests/loom.rs` explore every interleaving of them (and loom's cells check that
-//! no participant slot is written while another thread reads it); otherwise they are std's,
-//! with waiters parked on the state word's address by parking_lot_core.
+//! no participant slot is written while another thread reads it), and waiters park in a
+//! modelled parking lot, so a lost wake-up is a deadlock loom reports; otherwise they are
+//! std's, with waiters parked on the state word's address by parking_lot_core.
 //!
 //! The participants' own `Arc`s are always std's: they come from the
 //! [`Registry`](bypass_registry::Registry) API. The population counters are plain statistics,
@@ -127,14 +128,42 @@ mod imp {
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-    /// Under loom, a waiter never parks: it yields, so that loom runs the lock holder.
+    use loom::sync::Mutex;
+    use loom::thread::Thread;
+
+    loom::lazy_static! {
+        /// The parked waiters of the model, by the address of the word they wait on: the
+        /// parking lot, with one queue lock as parking_lot_core has per bucket. New for each
+        /// execution of a model.
+        static ref PARKED: Mutex<Vec<(usize, Thread)>> = Mutex::new(Vec::new());
+    }
+
+    /// Under loom, a waiter parks at once (no spinning): it announces itself in the word,
+    /// then, under the queue lock, checks that the word still says it must wait (as
+    /// parking_lot_core's `validate`), queues and sleeps until [`wake`] picks it. A wake that
+    /// is missed (a release that does not see the parked flag, or a flag cleared with a waiter
+    /// still queued) leaves it asleep, and loom reports the deadlock. No spurious wake-ups:
+    /// loom's `park` returns only after an `unpark` (parking_lot_core's, without a timeout,
+    /// likewise).
     pub(crate) fn wait(
-        _: &AtomicUsize,
+        word: &AtomicUsize,
         _: &mut u32,
-        _: impl FnOnce() -> bool,
-        _: impl Fn() -> bool,
+        announce: impl FnOnce() -> bool,
+        still_blocked: impl Fn() -> bool,
     ) {
-        loom::thread::yield_now();
+        if !announce() {
+            return;
+        }
+        let key = std::ptr::from_ref(word).addr();
+        {
+            let mut parked = PARKED.lock().unwrap();
+            if !still_blocked() {
+                return;
+            }
+            parked.push((key, loom::thread::current()));
+        }
+        // An unpark between the queue lock's release and this park is kept for it.
+        loom::thread::park();
     }
 
     /// A load in a wait loop, under loom: a read-modify-write, which reads the latest value
@@ -149,9 +178,24 @@ mod imp {
         loom::thread::yield_now();
     }
 
-    /// Never called under loom: no waiter announces itself.
-    pub(crate) fn wake(_: &AtomicUsize, _: impl FnOnce()) {
-        unreachable!("no waiter parks under loom");
+    /// Wakes the first waiter queued on `word`; `last` runs under the queue lock if no other
+    /// is left (as parking_lot_core's `unpark_one` callback).
+    pub(crate) fn wake(word: &AtomicUsize, last: impl FnOnce()) {
+        let key = std::ptr::from_ref(word).addr();
+        let woken = {
+            let mut parked = PARKED.lock().unwrap();
+            let woken = parked
+                .iter()
+                .position(|(k, _)| *k == key)
+                .map(|i| parked.remove(i).1);
+            if !parked.iter().any(|(k, _)| *k == key) {
+                last();
+            }
+            woken
+        };
+        if let Some(thread) = woken {
+            thread.unpark();
+        }
     }
 }
 
