@@ -235,12 +235,13 @@ impl Workload {
 pub const MIN_MARGIN: f64 = 1.05;
 
 /// Below this ratio of medians two backends tie on a latency tail: a p99.9 or a maximum is a
-/// handful of samples, and in the reference results the median backend × scenario moves its
-/// tails by 1.4× to 1.6× between repeats (2× to 2.8× at the 75th percentile).
+/// handful of samples, and in the full-size results of 2026-11-21 the median backend ×
+/// scenario moves its tails by 1.4× to 1.6× between repeats (2× to 2.8× at the 75th
+/// percentile).
 pub const TAIL_BAND: f64 = 2.0;
 
 /// The most one measure counts, as a ratio: a lead beyond 4× counts as 4×, so that one tail
-/// hiccup (up to 200× between repeats in the reference results) cannot outweigh every other
+/// hiccup (up to 200× between repeats in the results of 2026-11-21) cannot outweigh every other
 /// measure.
 pub const CAP: f64 = 4.0;
 
@@ -250,6 +251,6 @@ pub const MEASURED_MARGIN: f64 = MIN_MARGIN;
 
 /// The weighted lead a winner needs when some figure comes from a single run: with no spread
 /// to tell noise from difference, the lead must exceed the run-to-run noise of a whole
-/// comparison. 1.5× is what it takes for each repeat of the reference results, scored alone,
+/// comparison. 1.5× is what it takes for each repeat of the results of 2026-11-21, scored alone,
 /// to give the same verdicts.
 pub const SINGLE_RUN_MARGIN: f64 = 1.5;
