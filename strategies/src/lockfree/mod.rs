@@ -159,10 +159,12 @@
 //! 1.50–1.78 million operations a second (mutex-map: 2.0–3.2, sharded: 2.8–3.4, the floor:
 //! 2.2–3.6), register latency p50 0.34–0.39 µs, p99 3.4–3.7 µs, p99.9 9.0–11.8 µs (mutex-map:
 //! 1.3–38 ms, sharded: 14 µs–1.6 ms, the floor: 7.9–210 µs), max 0.23–2.4 ms. On 2 cores the
-//! flood is bound by scheduling 1,024 threads: this backend's tail is the shortest, its
-//! throughput the lowest of the three (each token's first register allocates and inserts its
-//! node, and the producer and consumer of a token arrive together, so one waits for the
-//! other's lock).
+//! flood is bound by scheduling 1,024 threads, and this backend's throughput is the lowest of
+//! the three (each token's first register allocates and inserts its node, and the producer and
+//! consumer of a token arrive together, so one waits for the other's lock). Its tail is not
+//! settled: in the reference report's three repeats (`compare`, seeds 2026–2028) register
+//! p99.9 was 307 µs, 20 µs and 74 ms (throughput 5.9, 2.2 and 1.3 million operations a
+//! second), a stall of tens of milliseconds in one run that is not yet explained.
 
 //! # When to choose it
 //! Choose it when many threads register and unregister at once (boot storms, parallel
