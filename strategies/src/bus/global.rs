@@ -114,6 +114,21 @@ pub trait Drivers: Default + Send + 'static {
     fn count(&self) -> usize;
 }
 
+/// What a store's devices show in `Debug`: how many are registered and bound.
+pub(crate) fn debug_devices(devices: &impl Devices, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (registered, bound) = devices.counts();
+    f.debug_struct("Devices")
+        .field("registered", &registered)
+        .field("bound", &bound)
+        .finish_non_exhaustive()
+}
+
+/// What a store's drivers show in `Debug`: their names, in the driver order.
+pub(crate) fn debug_drivers(drivers: &impl Drivers, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let names: Vec<DriverName> = drivers.in_order().map(|(n, _)| *n).collect();
+    f.debug_tuple("Drivers").field(&names).finish()
+}
+
 struct State<S: Store> {
     devices: RefCell<S::Devices>,
     drivers: RefCell<S::Drivers>,

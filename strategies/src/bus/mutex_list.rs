@@ -179,17 +179,12 @@ impl global::Drivers for Drivers {
 
 impl fmt::Debug for Devices {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (devices, bound) = global::Devices::counts(self);
-        f.debug_struct("Devices")
-            .field("registered", &devices)
-            .field("bound", &bound)
-            .finish_non_exhaustive()
+        global::debug_devices(self, f)
     }
 }
 
 impl fmt::Debug for Drivers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<DriverName> = global::Drivers::in_order(self).map(|(n, _)| *n).collect();
-        f.debug_tuple("Drivers").field(&names).finish()
+        global::debug_drivers(self, f)
     }
 }
