@@ -641,9 +641,10 @@ impl Cycler {
 /// Runs `work` on `threads` threads and returns how long they took together.
 ///
 /// Each thread first builds its state with `setup(thread)`, then parks on a barrier; the clock
-/// starts when every thread (and the caller) has reached it, and stops when the last thread has
-/// finished `work(thread, &mut state)`. Thread start-up, `setup` and dropping the states are not
-/// timed. A panic in `setup` or `work` reaches the caller once every thread is done, never a
+/// starts when the first thread leaves it, once every thread has reached it, and stops when the
+/// last thread has finished `work(thread, &mut state)`. The threads read the clock themselves,
+/// so a late wake-up of the caller is never counted or missed. Thread start-up, `setup` and
+/// dropping the states (after every thread is done) are not timed. A panic in `setup` or `work` reaches the caller once every thread is done, never a
 /// deadlock.
 pub fn timed_threads<S, Setup, Work>(threads: usize, setup: Setup, work: Work) -> Duration
 where
@@ -656,7 +657,8 @@ where
 /// Wall time and CPU time of a run of [`timed_threads_cpu`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Times {
-    /// From the moment every thread is ready to the moment the last one is done.
+    /// From the moment the first thread starts `work`, every thread being ready, to the moment
+    /// the last one is done: never less than any one thread's time in `work`.
     pub wall: Duration,
     /// The CPU time the threads spent in `work`, summed over them ([`thread_cpu_time`]): what
     /// scaling is judged on, since waiting for a core of a loaded machine is not counted.
@@ -685,9 +687,12 @@ where
     Work: Fn(usize, &mut S) + Sync,
 {
     assert!(threads > 0, "timed_threads needs at least one thread");
-    let start_line = Barrier::new(threads + 1);
-    let finish_line = Barrier::new(threads + 1);
-    let (wall, results) = thread::scope(|scope| {
+    let start_line = Barrier::new(threads);
+    let finish_line = Barrier::new(threads);
+    // Each worker reads the clocks itself, right after the start line and right before the
+    // finish line: the caller's thread may be scheduled late, and a clock it read would then
+    // miss part of the work.
+    let results: Vec<_> = thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|thread| {
                 let (setup, work) = (&setup, &work);
@@ -697,37 +702,42 @@ where
                     // cannot leave the others waiting; the caller re-raises it.
                     let state = panic::catch_unwind(AssertUnwindSafe(|| setup(thread)));
                     start_line.wait();
-                    let start = thread_cpu_time();
+                    let (started, cpu_start) = (Instant::now(), thread_cpu_time());
                     let done = state.and_then(|mut state| {
                         panic::catch_unwind(AssertUnwindSafe(|| work(thread, &mut state)))
                             .map(|()| state)
                     });
-                    let cpu = thread_cpu_time().saturating_sub(start);
+                    let cpu = thread_cpu_time().saturating_sub(cpu_start);
+                    let finished = Instant::now();
                     finish_line.wait();
                     done.map(|state| {
                         drop(state);
-                        cpu
+                        (started, finished, cpu)
                     })
                 })
             })
             .collect();
-        start_line.wait();
-        let start = Instant::now();
-        finish_line.wait();
-        let wall = start.elapsed();
-        let results: Vec<_> = workers
+        workers
             .into_iter()
             .map(|worker| worker.join().and_then(|done| done))
-            .collect();
-        (wall, results)
+            .collect()
     });
-    let mut cpu = Duration::ZERO;
+    let (mut first_start, mut last_finish, mut cpu) =
+        (None::<Instant>, None::<Instant>, Duration::ZERO);
     for result in results {
         match result {
-            Ok(spent) => cpu += spent,
+            Ok((started, finished, spent)) => {
+                first_start = Some(first_start.map_or(started, |first| first.min(started)));
+                last_finish = Some(last_finish.map_or(finished, |last| last.max(finished)));
+                cpu += spent;
+            }
             Err(panic) => panic::resume_unwind(panic),
         }
     }
+    let wall = match (first_start, last_finish) {
+        (Some(start), Some(finish)) => finish.saturating_duration_since(start),
+        _ => Duration::ZERO,
+    };
     Times { wall, cpu }
 }
 
