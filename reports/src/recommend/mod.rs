@@ -226,7 +226,8 @@ pub enum Verdict {
     /// The leader does not beat some backends by the margin needed: as far as these figures
     /// tell, any of them will do.
     Tie {
-        /// The leader, then the backends tied with it, best first.
+        /// The tied backends, in the order the results list the backends (a tie is a set:
+        /// its order does not say which led).
         leaders: Vec<String>,
     },
     /// Nothing measured this workload.
@@ -598,12 +599,12 @@ pub(crate) mod tests {
         assert_eq!(
             rec.verdict,
             Verdict::Tie {
-                leaders: vec!["b".into(), "a".into()]
+                leaders: vec!["a".into(), "b".into()]
             }
         );
         assert!(
             rec.summary()
-                .starts_with("tie: b, a (tied on every measure: throughput, register p99.9"),
+                .starts_with("tie: a, b (tied on every measure: throughput, register p99.9"),
             "{}",
             rec.summary()
         );
@@ -888,12 +889,12 @@ pub(crate) mod tests {
         assert_eq!(
             rec.verdict,
             Verdict::Tie {
-                leaders: vec!["b".into(), "a".into()]
+                leaders: vec!["a".into(), "b".into()]
             }
         );
         assert!(
             rec.summary()
-                .starts_with("tie: b, a (tied on every measure: throughput, register-device p99.9"),
+                .starts_with("tie: a, b (tied on every measure: throughput, register-device p99.9"),
             "{}",
             rec.summary()
         );

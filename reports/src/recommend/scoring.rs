@@ -205,28 +205,27 @@ impl Board {
             }
             [(leader, _), (runner_up, _), ..] => (*leader, *runner_up),
         };
-        let tied: Vec<String> = order[1..]
+        let tied: Vec<usize> = order[1..]
             .iter()
-            .filter(|(i, _)| self.compare(leader, *i).margin <= self.needed)
-            .map(|(i, _)| self.figures[*i].0.clone())
+            .map(|&(i, _)| i)
+            .filter(|&i| self.compare(leader, i).margin <= self.needed)
             .collect();
         // A tie is shown against the first backend tied with the leader, a win against the
         // runner-up.
-        let second = order[1..]
-            .iter()
-            .map(|(i, _)| *i)
-            .find(|i| tied.first() == Some(&self.figures[*i].0))
-            .unwrap_or(runner_up);
-        let comparison = self.compare(leader, second);
-        let leader_name = self.figures[leader].0.clone();
+        let comparison = self.compare(leader, tied.first().copied().unwrap_or(runner_up));
         let verdict = if tied.is_empty() {
             Verdict::Winner {
-                backend: leader_name,
+                backend: self.figures[leader].0.clone(),
             }
         } else {
-            let mut leaders = vec![leader_name];
-            leaders.extend(tied);
-            Verdict::Tie { leaders }
+            // A tie is a set: its members are listed in the backends' order, whichever of
+            // them led, so that the same tie reads the same from run to run.
+            let mut members = tied;
+            members.push(leader);
+            members.sort_unstable();
+            Verdict::Tie {
+                leaders: members.iter().map(|&i| self.figures[i].0.clone()).collect(),
+            }
         };
         (candidates, verdict, Some(comparison))
     }
