@@ -644,8 +644,8 @@ impl Cycler {
 /// starts when the first thread leaves it, once every thread has reached it, and stops when the
 /// last thread has finished `work(thread, &mut state)`. The threads read the clock themselves,
 /// so a late wake-up of the caller is never counted or missed. Thread start-up, `setup` and
-/// dropping the states (after every thread is done) are not timed. A panic in `setup` or `work` reaches the caller once every thread is done, never a
-/// deadlock.
+/// dropping the states (after every thread is done) are not timed. A panic in `setup` or
+/// `work` reaches the caller once every thread is done, never a deadlock.
 pub fn timed_threads<S, Setup, Work>(threads: usize, setup: Setup, work: Work) -> Duration
 where
     Setup: Fn(usize) -> S + Sync,

@@ -168,13 +168,23 @@
 //! seed 2028 gave 12.7 µs to 58 ms, three of them above 50 µs, and as many with the sweeps of
 //! emptied nodes turned off (so not they); the floor, a raw map with no protocol, gave 1.6 to
 //! 285 µs on the same seed, three of six above 50 µs.
-
+//!
+//! The 1,000,000-token figure above is a cycle of one token, kept in cache, among the others.
+//! Lookups of scattered tokens miss the cache on every backend: criterion's `lookup` bench
+//! rebuilt at 1,000,000 tokens gave `is_paired` 474 ns here, 434 ns for `sharded` and 488 ns for
+//! the raw dashmap. Yet in stress runs of the delivery path at 200,000 tokens (`bypass run
+//! --scenario delivery-lookup --scale 2 --mode measured`, seeds 5–7) this backend took 943 ms to
+//! 1.3 s against `sharded`'s 462–787 ms, most of it in `is_paired` (three dependent cache misses:
+//! the directory slot, the bucket's sentinel, the node), while at 25,000 tokens the two are even.
+//! Why the stress run widens the gap that criterion does not show is not yet known.
+//!
 //! # When to choose it
 //! Choose it when many threads register and unregister at once (boot storms, parallel
 //! restores, irqfd floods), when callbacks can be slow or preempted (a callback holds up only
 //! its own token), when lookups must never wait while registrations churn (the delivery
 //! path), and when the population can reach hundreds of thousands of tokens (the table
-//! grows). In the reference report (`reports/reference`) it has the shortest register tails in
+//! grows, though its lookups then cost more than `sharded`'s in stress runs: see above). In the
+//! reference report (`reports/reference`) it has the shortest register tails in
 //! boot storms, restores and read-heavy delivery, while `sharded` has the higher throughput in
 //! most scenarios and is the recommended default.
 //!
