@@ -11,9 +11,11 @@ use crate::doc::{self, Block, Cell, Span, bold, code, text};
 use crate::format;
 use crate::recommend::{
     self, BUS_WEIGHTING, CAP, MEASURED_MARGIN, Measure, NEAREST_TO_SLOW_CALLBACKS, OverallDefault,
-    Recommendation, SINGLE_RUN_MARGIN, Verdict, WEIGHTING, Weighting,
+    Recommendation, SINGLE_RUN_MARGIN, Verdict, WEIGHTING, Weighting, Workload,
 };
-use crate::schema::{BenchGroup, Machine, Operation, RunResult, Scenario, ScenarioKind, Sweep};
+use crate::schema::{
+    BenchGroup, FLOOR, Machine, Operation, RunResult, Scenario, ScenarioKind, Sweep,
+};
 use crate::stats::Spread;
 
 /// What a report is made from.
@@ -128,7 +130,7 @@ fn modes_phrase(results: &[RunResult]) -> Vec<Span> {
         .count();
     doc::ticks(&format!(
         " Figures: the {measured} measured runs (latencies and counts only, so that they are the registry's rather than the harness's recording). Verdicts: {verdicts} checked runs, every call and callback recorded and checked; a backend is flagged where one broke a guarantee. The backend `{}` is the harness's floor, each plan on a raw concurrent map with no protocol: how much of a figure is the harness.",
-        crate::schema::FLOOR
+        FLOOR
     ))
 }
 
@@ -201,6 +203,17 @@ fn warnings(results: &[RunResult], criterion: &CriterionData) -> Vec<Vec<Span>> 
             )),
         ]);
     }
+    if let Some((scenario, floor)) = floor_noise(results) {
+        out.push(vec![
+            bold("Noisy machine: "),
+            text(format!(
+                "the floor, each plan on a raw map with no registry, moved by {} between repeats in {scenario} ({} to {} operations a second): the machine alone moves a figure that much. A lead of that size between two backends may not hold from one run to the next, so verdicts whose margins come near it may change: read the margins in the recommendation table, and compare on a quieter machine, or with more --repeat, before acting on a close one.",
+                format::ratio(floor.high / floor.low),
+                format::si(floor.low),
+                format::si(floor.high),
+            )),
+        ]);
+    }
     if !criterion.benchmarks.is_empty() {
         for problem in &criterion.problems {
             out.push(vec![text(format!("criterion: {problem}"))]);
@@ -215,6 +228,36 @@ fn warnings(results: &[RunResult], criterion: &CriterionData) -> Vec<Vec<Span>> 
         ]);
     }
     out
+}
+
+/// Above this ratio between the floor's slowest and fastest repeat of a scenario, the report
+/// warns of a noisy machine. The floor runs no registry, so what moves it is the machine and
+/// the harness; in the quick suite on a shared 2-core machine it moved by 1.5× to 3× (nine
+/// repeats), so a backend's lead of that size can be noise.
+const NOISY_FLOOR: f64 = 1.25;
+
+/// The scenario whose floor throughput moved most between repeats, and its spread, if that is
+/// more than [`NOISY_FLOOR`]: among the scenarios the recommendations are made from, since
+/// those are the figures a reader acts on. Capped runs and scenarios with one repeat are left
+/// out.
+fn floor_noise(results: &[RunResult]) -> Option<(Scenario, Spread)> {
+    let judged: BTreeSet<Scenario> = Workload::REGISTRY
+        .iter()
+        .flat_map(|w| w.scenarios().iter().copied())
+        .collect();
+    judged
+        .into_iter()
+        .filter_map(|scenario| {
+            let floor = Spread::of(
+                results
+                    .iter()
+                    .filter(|r| r.backend == FLOOR && r.scenario == scenario)
+                    .filter(|r| !r.capped && r.ops_per_s > 0.0)
+                    .map(|r| r.ops_per_s),
+            )?;
+            (floor.n >= 2 && floor.high / floor.low > NOISY_FLOOR).then_some((scenario, floor))
+        })
+        .max_by(|(_, a), (_, b)| (a.high / a.low).total_cmp(&(b.high / b.low)))
 }
 
 /// The best median of a column, among cells that may be marked best.
@@ -261,8 +304,7 @@ fn headline_table(
                         .collect();
                     let spread = Spread::of(mine.iter().filter_map(|r| figure(r)))?;
                     // The floor is shown for scale, never marked best.
-                    let clean = b != crate::schema::FLOOR
-                        && mine.iter().all(|r| !r.capped && r.violations == 0);
+                    let clean = b != FLOOR && mine.iter().all(|r| !r.capped && r.violations == 0);
                     Some((spread, clean))
                 })
                 .collect()
@@ -1058,6 +1100,56 @@ mod tests {
         );
     }
 
+    /// The floor runs no registry: when its repeats move by more than 1.25×, the report says
+    /// the machine is noisy, naming the scenario where it moved most; steady repeats, a single
+    /// run or a capped one give no warning.
+    #[test]
+    fn a_floor_that_moves_between_repeats_warns_of_a_noisy_machine() {
+        let noisy = |results: &[RunResult]| {
+            build(results)
+                .warnings
+                .into_iter()
+                .find(|w| w.contains("Noisy machine"))
+        };
+        let with_floor = |flood: f64, churn: f64| {
+            let mut results = synthetic();
+            repeats(&mut results, Scenario::IrqfdFlood, &[(FLOOR, 3e5)], flood);
+            repeats(
+                &mut results,
+                Scenario::ServerlessChurn,
+                &[(FLOOR, 3e5)],
+                churn,
+            );
+            results
+        };
+        // 1.3/0.7 in churn against 1.1/0.9 in the flood: churn is named, with its range.
+        let warning = noisy(&with_floor(0.1, 0.3)).expect("a noisy floor is flagged");
+        assert!(
+            warning.contains("by 1.86× between repeats in serverless-churn"),
+            "{warning}"
+        );
+        assert!(
+            warning.contains("(210 k to 390 k operations a second)"),
+            "{warning}"
+        );
+        // 1.05/0.95 = 1.11×: steady.
+        assert_eq!(noisy(&with_floor(0.05, 0.05)), None);
+        assert_eq!(noisy(&synthetic()), None, "no floor, no warning");
+        // One repeat has no spread; a capped repeat is not a figure.
+        let mut results = with_floor(0.05, 0.3);
+        results.retain(|r| {
+            r.backend != FLOOR || r.scenario != Scenario::ServerlessChurn || r.seed == 1
+        });
+        assert_eq!(noisy(&results), None, "one repeat");
+        let mut results = with_floor(0.05, 0.3);
+        for r in &mut results {
+            r.capped |=
+                r.backend == FLOOR && r.scenario == Scenario::ServerlessChurn && r.seed == 3;
+        }
+        let warning = noisy(&results).expect("the two uncapped repeats still differ");
+        assert!(warning.contains("by 1.43×"), "{warning}");
+    }
+
     #[test]
     fn measured_figures_checked_verdicts_the_floor_never_chosen_and_the_sweep_charted() {
         let mut results = synthetic();
@@ -1069,7 +1161,7 @@ mod tests {
         let scenarios = scenarios_of(&results.iter().collect::<Vec<_>>());
         for &scenario in &scenarios {
             // The floor, fastest everywhere, and a checked run of each backend.
-            let mut floor = crate::recommend::tests::run(crate::schema::FLOOR, scenario, 1, 9e6);
+            let mut floor = crate::recommend::tests::run(FLOOR, scenario, 1, 9e6);
             floor.details.mode = Some(crate::schema::RunMode::Measured);
             results.push(floor);
             for backend in ["mutex-list", "mutex-map", "lockfree"] {
@@ -1113,10 +1205,7 @@ mod tests {
                 r.verdict
             );
         }
-        assert_ne!(
-            report.default.as_ref().unwrap().backend,
-            crate::schema::FLOOR
-        );
+        assert_ne!(report.default.as_ref().unwrap().backend, FLOOR);
         assert!(!md.contains("No data"), "{md}");
         let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
         assert!(
