@@ -646,3 +646,50 @@ fn reentrant_call_tries_another_tokens_lock() {
         drop(registry.unregister_consumer(token()).unwrap());
     });
 }
+
+/// Two writers meet a bucket that nobody has initialized: the table has grown from one bucket
+/// to two (three nodes in bucket 0), and two fresh tokens of bucket 1 register at once. One
+/// writer claims the bucket and inserts its sentinel; the other, finding it claimed, inserts
+/// its node from bucket 0's sentinel meanwhile. Both nodes land, once each, in split order:
+/// every token is found afterwards, through the new sentinel, and can pair and leave. (Under
+/// loom the table's hash has a fixed seed: tokens 1, 6 and 10 hash to bucket 0, 2 and 3 to
+/// bucket 1.)
+#[test]
+fn two_writers_meet_an_uninitialized_bucket() {
+    loom::model(|| {
+        let registry = Arc::new(LockFree::new());
+        let log = EventLog::new();
+        let tok = |n| Token::new(n).unwrap();
+        let producer = |n, log: &StdArc<EventLog>| StdArc::new(Probe::new(Side::Producer, n, log));
+        for n in [1, 6, 10] {
+            registry
+                .register_producer(tok(n), producer(n, &log))
+                .unwrap();
+        }
+        let other = {
+            let (registry, log) = (registry.clone(), log.clone());
+            thread::spawn(move || {
+                registry
+                    .register_producer(tok(3), producer(3, &log))
+                    .unwrap();
+            })
+        };
+        registry
+            .register_producer(tok(2), producer(2, &log))
+            .unwrap();
+        other.join().unwrap();
+        for n in [1, 2, 3, 6, 10] {
+            assert!(registry.producer(tok(n)).is_some(), "token {n} lost");
+        }
+        assert_eq!(registry.population(), population(5, 0));
+        for n in [2, 3] {
+            registry
+                .register_consumer(tok(n), StdArc::new(Probe::new(Side::Consumer, n, &log)))
+                .unwrap();
+            assert!(registry.is_paired(tok(n)));
+            drop(registry.unregister_producer(tok(n)).unwrap());
+            drop(registry.unregister_consumer(tok(n)).unwrap());
+        }
+        assert_eq!(registry.population(), population(3, 0));
+    });
+}

@@ -6,8 +6,8 @@
 //!
 //! - The **table** (the private module `lockfree/table.rs`) is a split-ordered list: one
 //!   Harris–Michael lock-free list of all nodes, sorted by the bit-reversed (seeded, bijective)
-//!   hash of their token, with a sentinel per bucket and a directory of bucket segments
-//!   allocated on first use. It **grows** by one atomic increment whenever nodes outnumber
+//!   hash of their token, with a sentinel per bucket kept in place in a directory of bucket
+//!   segments allocated on first use. It **grows** by one atomic increment whenever nodes outnumber
 //!   buckets twice: nothing moves, a new bucket is initialized by the first writer that needs
 //!   it, and a lookup walks about one node at any population. Finding, adding and removing a
 //!   node take no lock, global or sharded, and never wait for another thread.
@@ -100,12 +100,12 @@
 //! # Memory kept alive
 //! Measured with a counting allocator (`strategies/tests/lockfree_memory.rs`,
 //! `LOCKFREE_MEMORY_TOKENS=1000000 cargo test --release -p bypass-strategies --test
-//! lockfree_memory -- --nocapture`): **94 bytes a live token** at 1,000,000 paired tokens, the
+//! lockfree_memory -- --nocapture`): **97 bytes a live token** at 1,000,000 paired tokens, the
 //! participants aside: the node (80 bytes with its reference count: link, word, two slots), its
 //! share of the bucket sentinels and of the directory. An emptied token costs the same until
-//! its node is reclaimed; after [`LockFree::reclaim_empty`], 14 bytes a token stay (the
-//! directory and the sentinels of the buckets the table grew to, kept until the registry is
-//! dropped). Empty nodes are swept once they reach half the table, so memory stays within
+//! its node is reclaimed; after [`LockFree::reclaim_empty`], 17 bytes a token stay (the
+//! directory, which holds the sentinels of the buckets the table grew to, 32 bytes a bucket,
+//! kept until the registry is dropped). Empty nodes are swept once they reach half the table, so memory stays within
 //! about twice what the live tokens need, however many distinct tokens come and go
 //! (`stress/tests/memory.rs` fills and empties 2,000 fresh tokens ten times). Removed nodes
 //! wait in the table's collector for the pins that may still reach them, and hold no
@@ -173,10 +173,15 @@
 //! Lookups of scattered tokens miss the cache on every backend: criterion's `lookup` bench
 //! rebuilt at 1,000,000 tokens gave `is_paired` 474 ns here, 434 ns for `sharded` and 488 ns for
 //! the raw dashmap. Yet in stress runs of the delivery path at 200,000 tokens (`bypass run
-//! --scenario delivery-lookup --scale 2 --mode measured`, seeds 5–7) this backend took 943 ms to
-//! 1.3 s against `sharded`'s 462–787 ms, most of it in `is_paired` (three dependent cache misses:
-//! the directory slot, the bucket's sentinel, the node), while at 25,000 tokens the two are even.
-//! Why the stress run widens the gap that criterion does not show is not yet known.
+//! --scenario delivery-lookup --scale 2 --mode measured`, seeds 5–7) this backend took 0.8 to
+//! 1.3 s against `sharded`'s 0.5–0.8 s, half of it in `is_paired`, while at 25,000 tokens the
+//! two are even. A lookup is two dependent loads, the bucket (its sentinel in place since the
+//! sentinels moved into the directory: about 6% off that run, medians of six alternated runs,
+//! 1,047 against 1,112 ms) and the node, and the node's load takes two thirds of
+//! `is_paired`'s samples: in the stress run each node was allocated between its token's
+//! participants, so the nodes lie scattered over far more pages than criterion's, whose
+//! participants take no memory; a dashmap keeps its entries in one array. Allocating nodes
+//! in slabs would be the next step.
 //!
 //! # When to choose it
 //! Choose it when many threads register and unregister at once (boot storms, parallel

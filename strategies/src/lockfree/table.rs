@@ -7,12 +7,15 @@
 //! (the token's hash with its bits reversed, low bit set), with a **sentinel** link per
 //! initialized bucket (key: the bucket index reversed, low bit clear) marking where that
 //! bucket's nodes start (Shalev and Shavit, "Split-ordered lists", 2006). A **directory** of
-//! segments (segment `s` holds buckets `2^(s-1) .. 2^s`, allocated on first use) points at
-//! the sentinels. The table **grows** by one atomic increment of its bucket count, whenever
-//! nodes outnumber buckets twice: no entry ever moves, a new bucket is initialized by the first
-//! writer that needs it (one sentinel inserted after its parent bucket's), and a reader that
-//! meets an uninitialized bucket starts from its nearest initialized ancestor instead. So a
-//! lookup walks about one node at any population, and nothing ever waits for a resize.
+//! segments (segment `s` holds buckets `2^(s-1) .. 2^s`, allocated on first use) holds the
+//! sentinels in place, each with its bucket's state, so a lookup reaches its bucket's first
+//! node with two dependent loads (the bucket, the node) rather than three. The table **grows**
+//! by one atomic increment of its bucket count, whenever nodes outnumber buckets twice: no
+//! entry ever moves, a new bucket is initialized by the first writer that needs it (it claims
+//! the bucket, inserts the sentinel after its parent bucket's, then marks the bucket ready),
+//! and a reader that meets an uninitialized bucket, or a writer that meets one another writer
+//! is initializing, starts from its nearest ready ancestor instead. So a lookup walks about
+//! one node at any population, and nothing ever waits for a resize or for another writer.
 //!
 //! The hash ([`TokenHash`]) is a bijection of the token; a link also keeps the token, so that
 //! (key, token) identifies a node even where two hashes differ only in the bit the key drops.
@@ -116,6 +119,25 @@ struct Link {
     #[cfg(any(loom, test))]
     poisoned: std::sync::atomic::AtomicBool,
 }
+
+/// A bucket's entry in the directory: its sentinel, in place, so that a walk reaches the
+/// sentinel's `next` with the load that finds the bucket (a separately allocated sentinel was
+/// one more dependent cache miss a lookup), and whether the sentinel is in the list yet.
+#[repr(C, align(32))]
+struct Bucket {
+    /// The sentinel: key the bucket index reversed, token 0. In the list once `state` is
+    /// [`READY`], never before.
+    link: Link,
+    /// [`UNINIT`], [`CLAIMED`] (one writer is inserting `link`) or [`READY`].
+    state: AtomicUsize,
+}
+
+/// A bucket whose sentinel no writer has claimed yet.
+const UNINIT: usize = 0;
+/// A bucket whose sentinel one writer is inserting: the others start from its parent's.
+const CLAIMED: usize = 1;
+/// A bucket whose sentinel is in the list.
+const READY: usize = 2;
 
 impl Link {
     fn new(key: u64, token: u64) -> Link {
@@ -399,8 +421,9 @@ pub(crate) struct Table {
     hasher: TokenHash,
     /// Bucket 0's sentinel, the head of the list.
     head: NonNull<Link>,
-    /// Segment pointers, null until first used (see [`SEGMENTS`]).
-    directory: Box<[AtomicPtr<AtomicPtr<Link>>]>,
+    /// Segment pointers, null until first used (see [`SEGMENTS`]); a segment is an array of
+    /// [`Bucket`]s.
+    directory: Box<[AtomicPtr<Bucket>]>,
     /// The table has `1 << bits` buckets.
     bits: AtomicUsize,
     /// Nodes in the list (live or empty, not yet unlinked): the load the buckets carry.
@@ -431,10 +454,9 @@ impl Table {
         let wanted = (capacity / LOAD)
             .checked_next_power_of_two()
             .map_or(MAX_BITS, |n| n.trailing_zeros() as usize);
-        let head = NonNull::from(Box::leak(Box::new(Link::new(0, 0))));
-        let table = Table {
+        let mut table = Table {
             hasher: TokenHash::new(),
-            head,
+            head: NonNull::dangling(),
             directory: (0..SEGMENTS)
                 .map(|_| AtomicPtr::new(ptr::null_mut()))
                 .collect(),
@@ -442,10 +464,11 @@ impl Table {
             nodes: AtomicUsize::new(0),
             collector,
         };
-        table
-            .slot(0, true)
-            .expect("allocated on demand")
-            .store(head.as_ptr(), Ordering::Release);
+        // Bucket 0's sentinel is the list: in it from the start.
+        let zero = table.bucket(0, true).expect("allocated on demand");
+        zero.state.store(READY, Ordering::Release);
+        let head = NonNull::from(&zero.link);
+        table.head = head;
         table
     }
 
@@ -564,10 +587,10 @@ impl Table {
         (hash as usize) & ((1usize << bits) - 1)
     }
 
-    /// The directory slot of bucket `b`, allocating its segment if `allocate`; `None` if the
-    /// segment was never allocated (so the bucket is uninitialized).
+    /// Bucket `b`'s entry, allocating its segment if `allocate`; `None` if the segment was
+    /// never allocated (so the bucket is uninitialized).
     #[inline]
-    fn slot(&self, b: usize, allocate: bool) -> Option<&AtomicPtr<Link>> {
+    fn bucket(&self, b: usize, allocate: bool) -> Option<&Bucket> {
         let (segment, offset, len) = match b {
             0 => (0, 0, 1),
             _ => {
@@ -576,15 +599,21 @@ impl Table {
             }
         };
         let entry = &self.directory[segment];
-        let mut slots = entry.load(Ordering::Acquire);
-        if slots.is_null() {
+        let mut buckets = entry.load(Ordering::Acquire);
+        if buckets.is_null() {
             if !allocate {
                 return None;
             }
-            let new: Box<[AtomicPtr<Link>]> =
-                (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect();
-            let new = Box::into_raw(new).cast::<AtomicPtr<Link>>();
-            slots = match entry.compare_exchange(
+            // The first bucket of the segment: `b` less its offset.
+            let first = b - offset;
+            let new: Box<[Bucket]> = (0..len)
+                .map(|i| Bucket {
+                    link: Link::new(((first + i) as u64).reverse_bits(), 0),
+                    state: AtomicUsize::new(UNINIT),
+                })
+                .collect();
+            let new = Box::into_raw(new).cast::<Bucket>();
+            buckets = match entry.compare_exchange(
                 ptr::null_mut(),
                 new,
                 Ordering::AcqRel,
@@ -593,15 +622,15 @@ impl Table {
                 Ok(_) => new,
                 Err(winner) => {
                     // Safety: `new` lost the race and was never shared; it is the slice of
-                    // `len` slots made above.
+                    // `len` buckets made above.
                     drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(new, len)) });
                     winner
                 }
             };
         }
-        // Safety: a published segment holds `len` slots and is freed only when the table is
-        // dropped; `&self` keeps the table alive for the returned borrow.
-        Some(unsafe { &*slots.add(offset) })
+        // Safety: a published segment holds `len` buckets and is freed only when the table
+        // is dropped; `&self` keeps the table alive for the returned borrow.
+        Some(unsafe { &*buckets.add(offset) })
     }
 
     /// The sentinel to start a walk for bucket `b` from: its own if initialized, else its
@@ -609,11 +638,9 @@ impl Table {
     #[inline]
     fn start<'g>(&'g self, mut b: usize, _guard: &'g epoch::Guard<'_>) -> &'g Link {
         loop {
-            if let Some(slot) = self.slot(b, false) {
-                let sentinel = slot.load(Ordering::Acquire);
-                if !sentinel.is_null() {
-                    // Safety: sentinels are freed only with the table (T1).
-                    return unsafe { &*sentinel };
+            if let Some(bucket) = self.bucket(b, false) {
+                if bucket.state.load(Ordering::Acquire) == READY {
+                    return &bucket.link;
                 }
             }
             b = parent(b);
@@ -621,44 +648,42 @@ impl Table {
     }
 
     /// Bucket `b`'s sentinel, inserting it (after its parent's, initialized first) if the
-    /// bucket is not initialized yet.
+    /// bucket is not initialized yet; while another writer is inserting it, the parent's
+    /// sentinel, which precedes it in the list, so that no writer waits for another.
     fn start_init<'g>(&'g self, b: usize, guard: &'g epoch::Guard<'_>) -> &'g Link {
-        let slot = self.slot(b, true).expect("allocated on demand");
-        let sentinel = slot.load(Ordering::Acquire);
-        if !sentinel.is_null() {
-            // Safety: sentinels are freed only with the table (T1).
-            return unsafe { &*sentinel };
+        let bucket = self.bucket(b, true).expect("allocated on demand");
+        if bucket.state.load(Ordering::Acquire) == READY {
+            return &bucket.link;
         }
         let parent = self.start_init(parent(b), guard);
-        let key = (b as u64).reverse_bits();
-        let new = Box::into_raw(Box::new(Link::new(key, 0)));
-        let sentinel = loop {
+        if bucket
+            .state
+            .compare_exchange(UNINIT, CLAIMED, Ordering::Acquire, Ordering::Acquire)
+            .is_err()
+        {
+            // Claimed by another writer, which may have finished since.
+            return if bucket.state.load(Ordering::Acquire) == READY {
+                &bucket.link
+            } else {
+                parent
+            };
+        }
+        let (key, new) = (bucket.link.key, ptr::from_ref(&bucket.link).cast_mut());
+        loop {
             let (prev, curr) = self.search(parent, key, 0, false, guard);
+            // Only the claiming writer inserts a bucket's sentinel, once (T4).
             // Safety: `curr`, when not null, was reached while pinned (T1).
-            if unsafe { curr.as_ref() }.is_some_and(|link| link.is(key, 0)) {
-                // Another thread initialized the bucket first.
-                // Safety: `new` was never shared.
-                drop(unsafe { Box::from_raw(new) });
-                break curr;
-            }
-            // Safety: `new` is ours alone until the compare-and-swap below publishes it.
-            unsafe { (*new).next.store(curr, Ordering::Relaxed) };
+            debug_assert!(!unsafe { curr.as_ref() }.is_some_and(|link| link.is(key, 0)));
+            bucket.link.next.store(curr, Ordering::Relaxed);
             if prev
                 .compare_exchange(curr, new, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                break new;
+                break;
             }
-        };
-        // A lost race stored the same sentinel: a bucket has one in the list.
-        let _ = slot.compare_exchange(
-            ptr::null_mut(),
-            sentinel,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        // Safety: in the list, and sentinels are freed only with the table (T1).
-        unsafe { &*sentinel }
+        }
+        bucket.state.store(READY, Ordering::Release);
+        &bucket.link
     }
 
     /// The token's node, if the list has it unmarked. Read-only: it follows marked nodes'
@@ -752,26 +777,25 @@ impl Drop for Table {
     fn drop(&mut self) {
         let mut curr = self.head.as_ptr();
         while !curr.is_null() {
-            // Safety: `&mut self`: no other thread uses the table. Every link still in the
-            // list (marked or not) is freed here and nowhere else: a sentinel (token 0) is a
-            // `Box`, a node holds the list's count (unlinked nodes are not in the list: their
-            // count is with the collector).
+            // Safety: `&mut self`: no other thread uses the table. Every node still in the
+            // list (marked or not) is freed here and nowhere else: it holds the list's count
+            // (unlinked nodes are not in the list: their count is with the collector). A
+            // sentinel (token 0) lives in its directory segment, freed below.
             unsafe {
                 let next = unmarked((*curr).next.load(Ordering::Acquire));
-                if (*curr).token == 0 {
-                    drop(Box::from_raw(curr));
-                } else {
+                if (*curr).token != 0 {
                     drop(Arc::from_raw(curr.cast_const().cast::<Node>()));
                 }
                 curr = next;
             }
         }
         for (s, segment) in self.directory.iter().enumerate() {
-            let slots = segment.load(Ordering::Acquire);
-            if !slots.is_null() {
+            let buckets = segment.load(Ordering::Acquire);
+            if !buckets.is_null() {
                 let len = if s == 0 { 1 } else { 1 << (s - 1) };
-                // Safety: allocated in `slot` as a slice of `len` slots, freed only here.
-                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(slots, len)) });
+                // Safety: allocated in `bucket` as a slice of `len` buckets, freed only here,
+                // after the walk above that read their sentinels.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(buckets, len)) });
             }
         }
     }
