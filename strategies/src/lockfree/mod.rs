@@ -131,24 +131,31 @@
 //!
 //! Measured on 2 shared cores, machine otherwise idle (criterion: `cargo bench -p
 //! bypass-benches --bench cycle --no-run`, then the bench binary run directly with `--bench
-//! --warm-up-time 1 --measurement-time 3 --output-format bencher 'FILTER'`, three runs
-//! alternated in one session): a connect+disconnect cycle costs 127–131 ns with no other token
-//! and 129–130 ns with 1,000,000 live ones, against 73–74 ns for a raw dashmap doing the same
-//! inserts and removes (`floor`): 1.7–1.8 times the floor. Two threads on their own tokens spend
-//! 136 ns of CPU time a cycle, as at one thread (135–141: `cycle_threads_cpu`, they scale), and
-//! manage 14.1–14.5 million cycles a second against the floor's 25.3–27.0 (`cycle_threads`).
-//! The callback protocol itself costs 14 ns of a cycle (`protocol`: 27 ns through
-//! `bypass_registry::registration` against 13 ns for the twelve callbacks called directly).
-//! `is_paired` on 100,000 live tokens under churn: 166 ns (161–169) against dashmap's `get`, 156
-//! (144–167), in one noisy run of the `lookup` bench (the churning thread and the lookups share
-//! the 2 cores). How the cycle came down from 370 ns (the design before this one): nodes
-//! reused instead of allocated (164 ns); population counters each thread writes with a plain
-//! load and store (a `fetch_add` on a shared cell cost about 5 ns, four a cycle); pins with no
-//! read-modify-write (`epoch.rs`, about 20 ns a cycle against crossbeam-epoch's). Folding an
+//! --warm-up-time 1 --measurement-time 3 --output-format bencher 'FILTER'`, five runs in one
+//! session, median and range): a connect+disconnect cycle costs 136 ns (120–150) against 88 ns
+//! (81–91) for a raw dashmap doing the same inserts and removes (`floor`): 1.55 times the
+//! floor; 124 ns (118–131) with 1,000,000 live tokens against 121 (121–127) with none (three
+//! runs). Two threads on their own tokens spend 131 ns (129–145) of CPU time a cycle against
+//! 139 (124–149) at one thread (`cycle_threads_cpu`: they scale), and take 146 ns (141–153) a
+//! round of one cycle each against the floor's 101 ns (86–317; the floor is bimodal at two
+//! threads): 0.69 times the floor's cycles a second (`cycle_threads`). The callback protocol
+//! itself costs 14 ns of a cycle (`protocol`: 27 ns through `bypass_registry::registration`
+//! against 13 ns for the twelve callbacks called directly). `is_paired` on 100,000 live tokens
+//! under churn: 71 ns (57–187) against dashmap's `get`, 83 (68–118), three noisy runs of the
+//! `lookup` bench (the churning thread and the lookups share the 2 cores). How the cycle came
+//! down from 370 ns (the design before this one): nodes reused instead of allocated (164 ns);
+//! population counters each thread writes with a plain load and store (a `fetch_add` on a
+//! shared cell cost about 5 ns, four a cycle); pins with no read-modify-write (`epoch.rs`,
+//! about 20 ns a cycle against crossbeam-epoch's); a writer's handle on the node it found cut
+//! to two words, the node and a state byte (its count was a second pointer to the same node),
+//! so that it travels in registers: the three words went through the stack, and reading them
+//! back stalled on the stores just made (store forwarding), 12–15% of a cycle (fifteen
+//! alternated runs of a fixed loop of cycles: 143 against 169 ns, medians). Folding an
 //! unregister's clearing of its bit and its release into one compare-and-swap (with slots that
 //! count as uninitialised while their bit is clear) was tried and measured no gain: the
 //! remaining `lock` instructions wait for the stores before them to drain, and a drain one of
-//! them paid moves to the next.
+//! them paid moves to the next. Nor did taking the lock with one bit set (`lock bts`) or
+//! clearing the bit with a subtraction (`lock xadd`) instead of compare-and-swap loops.
 //!
 //! What is left above the floor is the protocol and the atomic read-modify-writes: the floor
 //! does two an operation (its shard lock and unlock), this backend two or three (the token's

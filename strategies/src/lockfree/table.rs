@@ -264,8 +264,7 @@ impl<'g> Pinned<'g> {
         }
         Some(Found {
             node: NonNull::from(self.node),
-            _count: None,
-            held: Cell::new(true),
+            state: Cell::new(HELD),
         })
     }
 
@@ -274,35 +273,39 @@ impl<'g> Pinned<'g> {
         let node: *const Node = self.node;
         // Safety: the node was reached from the list while pinned, so the list's count of it
         // is not released yet (T1): its strong count is at least one, and it came from
-        // `Arc::into_raw` (in `get_or_insert`), as `increment_strong_count` requires.
-        let count = unsafe {
-            Arc::increment_strong_count(node);
-            Arc::from_raw(node)
-        };
+        // `Arc::into_raw` (in `get_or_insert`), as `increment_strong_count` requires. The
+        // count taken is the `Found`'s, given back when it drops.
+        unsafe { Arc::increment_strong_count(node) };
         Found {
             node: NonNull::from(self.node),
-            _count: Some(count),
-            held: Cell::new(false),
+            state: Cell::new(COUNTED),
         }
     }
 }
 
 /// A token's node found by a writer: with its lock already held (taken while pinned), or
 /// with a count that keeps it alive while the writer waits for the lock.
+///
+/// Two words (the node and its state), so that it is passed in registers.
 pub(crate) struct Found {
     node: NonNull<Node>,
-    /// The count, if the lock was not taken while pinned.
-    _count: Option<Arc<Node>>,
-    /// Whether this thread holds the lock and has not handed it to a [`Locked`] yet.
-    held: Cell<bool>,
+    /// [`HELD`], [`HANDED`] or [`COUNTED`].
+    state: Cell<u8>,
 }
+
+/// The lock was taken while pinned, and not handed to a [`Locked`] yet.
+const HELD: u8 = 0;
+/// The lock taken while pinned was handed to a [`Locked`].
+const HANDED: u8 = 1;
+/// The `Found` owns one strong count of the node (the lock was not taken while pinned).
+const COUNTED: u8 = 2;
 
 impl Found {
     #[inline]
     fn node(&self) -> &Node {
-        // Safety: either `count` keeps the node alive, or this thread holds its lock (`held`,
-        // or a `Locked` borrowing `self`) and it is not retired, so it stays in the list
-        // (invariant 2 of `slot.rs`) and the list's count keeps it (T1).
+        // Safety: either the `Found`'s count keeps the node alive (`COUNTED`), or this thread
+        // holds its lock (`HELD`, or a `Locked` borrowing `self`) and it is not retired, so it
+        // stays in the list (invariant 2 of `slot.rs`) and the list's count keeps it (T1).
         unsafe { self.node.as_ref() }
     }
 
@@ -310,7 +313,9 @@ impl Found {
     /// (`None` if busy). The node may have been retired meanwhile: see [`Locked::is_retired`].
     #[inline]
     pub(crate) fn lock(&self, wait: impl FnOnce() -> bool) -> Option<Locked<'_>> {
-        if !self.held.replace(false) {
+        if self.state.get() == HELD {
+            self.state.set(HANDED);
+        } else {
             let word = self.node().word();
             if wait() {
                 word.lock();
@@ -327,8 +332,11 @@ impl Found {
 
 impl Drop for Found {
     fn drop(&mut self) {
-        if self.held.get() {
-            self.node().word().unlock(0);
+        match self.state.get() {
+            HELD => self.node().word().unlock(0),
+            // Safety: the count taken in `Pinned::counted`, given back once.
+            COUNTED => drop(unsafe { Arc::from_raw(self.node.as_ptr().cast_const()) }),
+            _ => {}
         }
     }
 }
