@@ -162,19 +162,17 @@
 //! lock and its release, and for an unregister the clearing of its bit).
 //!
 //! With 1,024 threads registering 87,000 tokens at once (`bypass run --backend lockfree
-//! --scenario irqfd-flood --seed N --mode measured`, seeds 1–3, in the session above):
-//! 1.50–1.78 million operations a second (mutex-map: 2.0–3.2, sharded: 2.8–3.4, the floor:
-//! 2.2–3.6), register latency p50 0.34–0.39 µs, p99 3.4–3.7 µs, p99.9 9.0–11.8 µs (mutex-map:
-//! 1.3–38 ms, sharded: 14 µs–1.6 ms, the floor: 7.9–210 µs), max 0.23–2.4 ms. On 2 cores the
-//! flood is bound by scheduling 1,024 threads, and this backend's throughput is the lowest of
-//! the three (each token's first register allocates and inserts its node, and the producer and
-//! consumer of a token arrive together, so one waits for the other's lock). Its tail is not
-//! settled: in the reference report's three repeats (`compare`, seeds 2026–2028) register
-//! p99.9 was 307 µs, 20 µs and 74 ms (throughput 5.9, 2.2 and 1.3 million operations a
-//! second), a stall of tens of milliseconds in one run that is not yet explained. Six runs of
-//! seed 2028 gave 12.7 µs to 58 ms, three of them above 50 µs, and as many with the sweeps of
-//! emptied nodes turned off (so not they); the floor, a raw map with no protocol, gave 1.6 to
-//! 285 µs on the same seed, three of six above 50 µs.
+//! --scenario irqfd-flood --seed N --mode measured`, seeds 2026–2028, three rounds, machine
+//! otherwise idle): 1.52–2.88 million operations a second, median 1.77 (mutex-map: 1.60–3.12,
+//! median 1.77; sharded: 1.90–5.65, median 3.40; the floor: 1.75–4.15, median 2.45), register
+//! p99.9 18–46 µs in eight runs of nine and 7.9 ms in one (mutex-map: 1.0–34 ms; sharded: 14 µs
+//! to 14 ms; the floor, a raw map with no protocol: 55–700 µs, above 50 µs in all nine). On 2
+//! cores the flood is bound by scheduling 1,024 threads: even the floor reaches only about 1.4
+//! to 1.8 times mutex-map's throughput, and its own tail is longer than this backend's. This
+//! backend's throughput is no better than mutex-map's there: each token's first register
+//! allocates and inserts its node, the producer and consumer of a token arrive together, so one
+//! waits for the other's lock, and the table's walk reaches nodes that 1,024 threads allocated
+//! far apart (see below).
 //!
 //! The 1,000,000-token figure above is a cycle of one token, kept in cache, among the others.
 //! Lookups of scattered tokens miss the cache on every backend: criterion's `lookup` bench
@@ -196,9 +194,10 @@
 //! its own token), when lookups must never wait while registrations churn (the delivery
 //! path), and when the population can reach hundreds of thousands of tokens (the table
 //! grows, though its lookups then cost more than `sharded`'s in stress runs: see above). In the
-//! reference report (`reports/reference`) it has the shortest register tails in
-//! boot storms, restores and read-heavy delivery, while `sharded` has the higher throughput in
-//! most scenarios and is the recommended default.
+//! reference report (`reports/reference`) it has the shortest register p99.9 in six scenarios
+//! of eight (irqfd-flood, boot-storm, serverless-churn, vector-toggle, delivery-lookup,
+//! hot-tokens) and ties `sharded` for boot storms and slow callbacks, while `sharded` has the
+//! higher throughput in most scenarios and is the recommended default.
 //!
 //! Do not choose it when registrations are rare and come from one thread: a global-mutex
 //! backend ([`mutex-map`](crate::mutex_map)) is simpler to reason about, costs less per
