@@ -232,8 +232,9 @@ fn warnings(results: &[RunResult], criterion: &CriterionData) -> Vec<Vec<Span>> 
 
 /// Above this ratio between the floor's slowest and fastest repeat of a scenario, the report
 /// warns of a noisy machine. The floor runs no registry, so what moves it is the machine and
-/// the harness; in the quick suite on a shared 2-core machine it moved by 1.5× to 3× (nine
-/// repeats), so a backend's lead of that size can be noise.
+/// the harness; on this project's shared 2-core machine it moved by up to 1.8× in three
+/// full-size repeats and by 2.5× to 7× in nine quick ones, so a backend's lead of that size
+/// can be noise.
 const NOISY_FLOOR: f64 = 1.25;
 
 /// The scenario whose floor throughput moved most between repeats, and its spread, if that is

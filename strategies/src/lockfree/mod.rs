@@ -7,8 +7,8 @@
 //! - The **table** (the private module `lockfree/table.rs`) is a split-ordered list: one
 //!   Harris–Michael lock-free list of all nodes, sorted by the bit-reversed (seeded, bijective)
 //!   hash of their token, with a sentinel per bucket kept in place in a directory of bucket
-//!   segments allocated on first use. It **grows** by one atomic increment whenever nodes outnumber
-//!   buckets twice: nothing moves, a new bucket is initialized by the first writer that needs
+//!   segments allocated on first use. It **grows** by one atomic increment whenever nodes
+//!   outnumber buckets twice: nothing moves, a new bucket is initialized by the first writer that needs
 //!   it, and a lookup walks about one node at any population. Finding, adding and removing a
 //!   node take no lock, global or sharded, and never wait for another thread.
 //! - The **node** holds the token's **state word** and its two **participant slots** (the
@@ -105,8 +105,8 @@
 //! share of the bucket sentinels and of the directory. An emptied token costs the same until
 //! its node is reclaimed; after [`LockFree::reclaim_empty`], 17 bytes a token stay (the
 //! directory, which holds the sentinels of the buckets the table grew to, 32 bytes a bucket,
-//! kept until the registry is dropped). Empty nodes are swept once they reach half the table, so memory stays within
-//! about twice what the live tokens need, however many distinct tokens come and go
+//! kept until the registry is dropped). Empty nodes are swept once they reach half the table,
+//! so memory stays within about twice what the live tokens need, however many distinct tokens come and go
 //! (`stress/tests/memory.rs` fills and empties 2,000 fresh tokens ten times). Removed nodes
 //! wait in the table's collector for the pins that may still reach them, and hold no
 //! participant: a sweep frees what it removed before it returns, other removals are freed once

@@ -56,10 +56,10 @@
 //! collector's argument is in `epoch.rs`.
 //!
 //! # Invariants
-//! - **(T1)** A pointer read from a bucket slot or a `next` field, by a thread pinned since
-//!   before the read, points to a link that is not freed: sentinels live as long as the table,
-//!   and a node's list count is released only after it was unlinked and every pin that could
-//!   have seen it is gone.
+//! - **(T1)** A pointer read from a `next` field (a sentinel's or a node's), by a thread pinned
+//!   since before the read, points to a link that is not freed: sentinels live in the
+//!   directory as long as the table, and a node's list count is released only after it was
+//!   unlinked and every pin that could have seen it is gone.
 //! - **(T2)** A node is unlinked at most once, by the compare-and-swap that moves its
 //!   predecessor's pointer past it; only that thread retires it. Once marked, a node's `next`
 //!   never changes again, so following it still leads into the list.
